@@ -1,0 +1,235 @@
+/**
+ * The wire contract of effect-chat (`effect-chat.v1`, see docs/PROTOCOL.md), defined once and shared by the server,
+ * the terminal client, the browser client's build and the benchmarks. Frames are decoded here, at the edge; code
+ * past the edge only sees the typed values.
+ */
+import { Either, ParseResult, Schema } from "effect"
+
+export const SUBPROTOCOL = "effect-chat.v1"
+export const PROTOCOL_VERSION = 1
+
+/** Close codes of PROTOCOL.md, by meaning. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  unsupportedData: 1003,
+  policy: 1008,
+  tooLarge: 1009,
+  internalError: 1011,
+  tryAgainLater: 1013,
+  slowConsumer: 4008,
+  takenOver: 4009
+} as const
+
+export const ErrorCode = Schema.Literal(
+  "invalid_frame",
+  "invalid_name",
+  "name_taken",
+  "invalid_room",
+  "not_in_room",
+  "too_many_rooms",
+  "no_such_user",
+  "message_too_long",
+  "rate_limited"
+)
+export type ErrorCode = typeof ErrorCode.Type
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Names, rooms, text
+// ---------------------------------------------------------------------------------------------------------------------
+
+const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/
+const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/
+const RESERVED_RE = /^user[0-9]+$/i
+export const MAX_TEXT_CODE_POINTS = 4000
+
+/** A name a user may ask for: valid characters and length, and not of the reserved `user<digits>` form. */
+export const isValidName = (name: string): boolean => NAME_RE.test(name) && !RESERVED_RE.test(name)
+export const isValidRoom = (room: string): boolean => ROOM_RE.test(room)
+/** Names compare case-insensitively; this is the key they are stored under. */
+export const nameKey = (name: string): string => name.toLowerCase()
+
+export type TextProblem = "blank" | "too_long"
+/** Message text: 1..4000 code points, not only Unicode white space. */
+export const checkText = (text: string): TextProblem | undefined => {
+  if (text.trim().length === 0) return "blank"
+  if (text.length > MAX_TEXT_CODE_POINTS) {
+    // Only count code points when UTF-16 length could exceed the limit.
+    let count = 0
+    for (const _ of text) if (++count > MAX_TEXT_CODE_POINTS) return "too_long"
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Client → server
+// ---------------------------------------------------------------------------------------------------------------------
+
+const Ref = Schema.String.pipe(Schema.maxLength(64))
+const MessageId = Schema.NonNegativeInt
+const optionalRef = Schema.optional(Ref)
+
+export const Hello = Schema.Struct({
+  type: Schema.Literal("hello"),
+  name: Schema.optional(Schema.String),
+  rooms: Schema.optional(Schema.Array(Schema.String)),
+  resume: Schema.optional(Schema.Struct({
+    token: Schema.String.pipe(Schema.maxLength(256)),
+    since: Schema.optionalWith(Schema.Record({ key: Schema.String, value: MessageId }), { default: () => ({}) })
+  })),
+  ref: optionalRef
+})
+export const Send = Schema.Struct({ type: Schema.Literal("send"), room: Schema.String, text: Schema.String, ref: optionalRef })
+export const Join = Schema.Struct({ type: Schema.Literal("join"), room: Schema.String, ref: optionalRef })
+export const Leave = Schema.Struct({ type: Schema.Literal("leave"), room: Schema.String, ref: optionalRef })
+export const Nick = Schema.Struct({ type: Schema.Literal("nick"), name: Schema.String, ref: optionalRef })
+export const DirectRequest = Schema.Struct({
+  type: Schema.Literal("direct"),
+  to: Schema.String,
+  text: Schema.String,
+  ref: optionalRef
+})
+export const HistoryRequest = Schema.Struct({
+  type: Schema.Literal("history"),
+  room: Schema.String,
+  before: Schema.optional(MessageId),
+  limit: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
+  ref: optionalRef
+})
+export const Who = Schema.Struct({ type: Schema.Literal("who"), room: Schema.String, ref: optionalRef })
+export const Ping = Schema.Struct({ type: Schema.Literal("ping"), ref: optionalRef })
+
+export const ClientFrame = Schema.Union(Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping)
+export type ClientFrame = typeof ClientFrame.Type
+export type Hello = typeof Hello.Type
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Server → client
+// ---------------------------------------------------------------------------------------------------------------------
+
+export const Welcome = Schema.Struct({
+  type: Schema.Literal("welcome"),
+  protocol: Schema.Literal(PROTOCOL_VERSION),
+  name: Schema.String,
+  rooms: Schema.Array(Schema.String),
+  users: Schema.Number,
+  resume: Schema.String,
+  resumed: Schema.Boolean
+})
+export const Message = Schema.Struct({
+  type: Schema.Literal("message"),
+  room: Schema.String,
+  id: Schema.Number,
+  from: Schema.String,
+  text: Schema.String,
+  at: Schema.Number
+})
+export type Message = typeof Message.Type
+export const Direct = Schema.Struct({
+  type: Schema.Literal("direct"),
+  from: Schema.String,
+  to: Schema.String,
+  text: Schema.String,
+  at: Schema.Number
+})
+export type Direct = typeof Direct.Type
+export const History = Schema.Struct({
+  type: Schema.Literal("history"),
+  room: Schema.String,
+  messages: Schema.Array(Message),
+  more: Schema.Boolean,
+  ref: optionalRef
+})
+export type History = typeof History.Type
+export const Members = Schema.Struct({
+  type: Schema.Literal("members"),
+  room: Schema.String,
+  names: Schema.Array(Schema.String),
+  ref: optionalRef
+})
+export const Joined = Schema.Struct({
+  type: Schema.Literal("joined"),
+  room: Schema.String,
+  name: Schema.String,
+  at: Schema.Number
+})
+export type Joined = typeof Joined.Type
+export const Left = Schema.Struct({ type: Schema.Literal("left"), room: Schema.String, name: Schema.String, at: Schema.Number })
+export type Left = typeof Left.Type
+export const Renamed = Schema.Struct({
+  type: Schema.Literal("renamed"),
+  from: Schema.String,
+  to: Schema.String,
+  at: Schema.Number
+})
+export type Renamed = typeof Renamed.Type
+export const Ack = Schema.Struct({ type: Schema.Literal("ack"), ref: Schema.String, id: Schema.optional(Schema.Number) })
+export const ErrorFrame = Schema.Struct({
+  type: Schema.Literal("error"),
+  code: Schema.String,
+  message: Schema.String,
+  ref: optionalRef
+})
+export const Pong = Schema.Struct({ type: Schema.Literal("pong"), ref: optionalRef })
+
+export const ServerFrame = Schema.Union(
+  Welcome,
+  Message,
+  Direct,
+  History,
+  Members,
+  Joined,
+  Left,
+  Renamed,
+  Ack,
+  ErrorFrame,
+  Pong
+)
+export type ServerFrame = typeof ServerFrame.Type
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Codecs
+// ---------------------------------------------------------------------------------------------------------------------
+
+const decodeClient = Schema.decodeUnknownEither(Schema.parseJson(ClientFrame), { onExcessProperty: "ignore" })
+const decodeServer = Schema.decodeUnknownEither(Schema.parseJson(ServerFrame), { onExcessProperty: "ignore" })
+
+/** Why a frame was rejected, short enough for an `error` frame (`path: message`). */
+const describe = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const first = issues[0]
+  if (first === undefined) return "invalid frame"
+  const path = first.path.length > 0 ? `${first.path.join(".")}: ` : ""
+  const text = `${path}${first.message}`
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text
+}
+
+/** Decodes one text frame of the JSON dialect; the error is a message fit for an `invalid_frame` error frame. */
+export const decodeClientFrame = (text: string): Either.Either<ClientFrame, string> =>
+  Either.mapLeft(decodeClient(text), (error) => {
+    // Name the frame type when it is known, so `{"type":"nope"}` says so instead of listing every union member.
+    const type = peekType(text)
+    if (type !== undefined && !CLIENT_TYPES.has(type)) return `unknown frame type "${truncate(type)}"`
+    return describe(error)
+  })
+
+/** Decodes one frame sent by a server (used by clients). */
+export const decodeServerFrame = (text: string): Either.Either<ServerFrame, string> =>
+  Either.mapLeft(decodeServer(text), describe)
+
+/** Encodes a server frame; the server encodes a broadcast once and sends the same bytes to every recipient. */
+export const encode = (frame: ServerFrame | ClientFrame): string => JSON.stringify(frame)
+
+const CLIENT_TYPES = new Set(["hello", "send", "join", "leave", "nick", "direct", "history", "who", "ping"])
+const truncate = (s: string) => (s.length > 32 ? `${s.slice(0, 32)}…` : s)
+const peekType = (text: string): string | undefined => {
+  try {
+    const value: unknown = JSON.parse(text)
+    if (typeof value === "object" && value !== null && "type" in value && typeof value.type === "string") {
+      return value.type
+    }
+  } catch {
+    // invalid JSON: the schema error says so
+  }
+  return undefined
+}
