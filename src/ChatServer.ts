@@ -1,0 +1,74 @@
+/**
+ * The chat server as a Layer: the core (connection registry, room actors, session logic) over whichever backends are
+ * provided, exposing what an HTTP server needs — an `upgrade` handler for `/chat` and the HTTP routes. Another
+ * Effect application composes `ChatServer.layerMemory` (or `layer` with its own backends) and mounts both on its own
+ * server; `ChatHttpServer.layer` does that on a Node HTTP server of its own, as `dist/server.js` does.
+ */
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Context, Effect, Layer, Queue } from "effect"
+import { Chat, NodeId } from "./Chat.js"
+import { ConnectionRegistry } from "./ConnectionRegistry.js"
+import { Hub } from "./Hub.js"
+import * as HttpRoutes from "./HttpRoutes.js"
+import { Names } from "./Names.js"
+import { Presence } from "./Presence.js"
+import { Rooms } from "./Rooms.js"
+import { Sessions } from "./Sessions.js"
+import * as WebSocketServer from "./WebSocketServer.js"
+
+export interface ChatServerService {
+  /** Handles an HTTP `upgrade` event: WebSocket connections to the configured path become chat connections. */
+  readonly handleUpgrade: WebSocketServer.UpgradeHandler
+  /** `/`, the browser client's files, `/healthz`, `/readyz`. */
+  readonly httpApp: HttpApp.Default<never, never>
+  readonly registry: typeof ConnectionRegistry.Service
+  /** Sends 1001 to every client and waits for them to go (bounded by the close grace); also run on release. */
+  readonly shutdown: Effect.Effect<void>
+}
+
+export class ChatServer extends Context.Tag("effect-chat/ChatServer")<ChatServer, ChatServerService>() {
+  /** The chat core over the backends in context (Hub, Presence, Names, Sessions, Readiness, NodeId). */
+  static layer = Layer.scoped(ChatServer, Effect.suspend(() => make)).pipe(
+    Layer.provide(Chat.layer),
+    Layer.provide(Rooms.layer),
+    Layer.provideMerge(ConnectionRegistry.layer)
+  )
+
+  /** One process, nothing to install: in-memory backends. */
+  static layerMemory = ChatServer.layer.pipe(
+    Layer.provide(Layer.mergeAll(
+      Hub.layerMemory,
+      Presence.layerMemory,
+      Names.layerMemory,
+      Sessions.layerMemory,
+      HttpRoutes.Readiness.layerAlways,
+      NodeId.layer
+    ))
+  )
+}
+
+const make = Effect.gen(function*() {
+  const hub = yield* Hub
+  const node = yield* NodeId
+  const registry = yield* ConnectionRegistry
+
+  // Direct messages for sessions on this node, sent from other nodes.
+  const directs = yield* hub.subscribeDirect(node).pipe(Effect.orDie)
+  yield* Effect.forkScoped(Effect.forever(Effect.map(Queue.take(directs), (envelope) => {
+    registry.bySession(envelope.session)?.send(envelope.frame)
+  })))
+
+  const { handleUpgrade, shutdown } = yield* WebSocketServer.make
+  const router = yield* HttpRoutes.make
+  const httpApp = yield* HttpRouter.toHttpApp(router)
+  return ChatServer.of({
+    handleUpgrade,
+    httpApp: httpApp.pipe(Effect.catchAll(() => Effect.succeed(notFound))),
+    registry,
+    shutdown
+  })
+})
+
+const notFound = HttpServerResponse.text("Not Found", { status: 404 })

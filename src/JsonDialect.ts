@@ -1,0 +1,99 @@
+/**
+ * The JSON dialect (`effect-chat.v1`): `hello` first, then requests answered with `ack`/`error` carrying their `ref`,
+ * or with their own frame (`members`, `history`, `pong`). Frames are decoded here, once; what follows sees types.
+ */
+import { Effect, Either } from "effect"
+import type { IncomingMessage } from "node:http"
+import { Chat, ChatError } from "./Chat.js"
+import type { Connection } from "./Connection.js"
+import * as RateLimiter from "./RateLimiter.js"
+import { type ClientFrame, CloseCode, decodeClientFrame } from "./Protocol.js"
+import { ServerConfig } from "./ServerConfig.js"
+import type { Mailbox } from "./SocketActor.js"
+
+export const run = (connection: Connection, mailbox: Mailbox, _request: IncomingMessage) =>
+  Effect.gen(function*() {
+    const chat = yield* Chat
+    const config = yield* ServerConfig
+
+    const first = yield* mailbox.take.pipe(Effect.timeoutOption(config.helloTimeout))
+    if (first._tag === "None") return connection.close(CloseCode.policy, "no hello")
+    const hello = decodeClientFrame(first.value)
+    if (Either.isLeft(hello) || hello.right.type !== "hello") {
+      const message = Either.isLeft(hello) ? hello.left : `expected hello, got ${hello.right.type}`
+      connection.send({ type: "error", code: "invalid_frame", message })
+      return connection.close(CloseCode.policy, "hello expected")
+    }
+    const opened = yield* chat.open(connection, {
+      name: hello.right.name,
+      rooms: hello.right.rooms ?? ["lobby"],
+      resume: hello.right.resume
+    }).pipe(Effect.either)
+    if (Either.isLeft(opened)) {
+      connection.send(errorFrame(opened.left))
+      return connection.close(CloseCode.internalError, "try again later")
+    }
+    connection.send(opened.right.welcome)
+    for (const problem of opened.right.problems) connection.send(errorFrame(problem))
+    yield* opened.right.enterRooms
+
+    const limiter = yield* RateLimiter.make(config.rateLimit)
+    let strikes = 0
+    while (true) {
+      const text = yield* mailbox.take
+      const frame = decodeClientFrame(text)
+      if (Either.isLeft(frame)) {
+        connection.send({ type: "error", code: "invalid_frame", message: frame.left })
+        continue
+      }
+      if (!(yield* limiter.take)) {
+        yield* Effect.logWarning("rate limited").pipe(Effect.annotateLogs({ connection: connection.id }))
+        if (++strikes > config.rateLimit.strikesBeforeClose) {
+          yield* Effect.logWarning("closing a flooding connection").pipe(Effect.annotateLogs({ connection: connection.id }))
+          return connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
+        }
+        connection.send(withRef({ type: "error", code: "rate_limited", message: "slow down" }, frame.right.ref))
+        continue
+      }
+      strikes = 0
+      yield* handle(chat, connection, frame.right).pipe(
+        Effect.catchAll((error) => Effect.sync(() => connection.send(withRef(errorFrame(error), frame.right.ref))))
+      )
+    }
+  })
+
+const handle = (chat: typeof Chat.Service, connection: Connection, frame: ClientFrame) => {
+  const ack = (id?: number) =>
+    Effect.sync(() => {
+      if (frame.ref !== undefined) connection.send(id === undefined ? { type: "ack", ref: frame.ref } : { type: "ack", ref: frame.ref, id })
+    })
+  switch (frame.type) {
+    case "hello":
+      return Effect.fail(new ChatError({ code: "invalid_frame", message: "hello was already sent" }))
+    case "send":
+      return Effect.flatMap(chat.send(connection, frame.room, frame.text, frame.ref), ack)
+    case "join":
+      return Effect.zipRight(chat.join(connection, frame.room), ack())
+    case "leave":
+      return Effect.zipRight(chat.leave(connection, frame.room), ack())
+    case "nick":
+      return Effect.zipRight(chat.nick(connection, frame.name), ack())
+    case "direct":
+      return Effect.zipRight(chat.direct(connection, frame.to, frame.text), ack())
+    case "history":
+      return Effect.map(
+        chat.history(connection, frame.room, { before: frame.before, limit: frame.limit }),
+        (page) => connection.send(withRef({ type: "history", room: frame.room, messages: page.messages, more: page.more }, frame.ref))
+      )
+    case "who":
+      return Effect.map(
+        chat.who(connection, frame.room),
+        (names) => connection.send(withRef({ type: "members", room: frame.room, names }, frame.ref))
+      )
+    case "ping":
+      return Effect.sync(() => connection.send(withRef({ type: "pong" }, frame.ref)))
+  }
+}
+
+const errorFrame = (error: ChatError) => ({ type: "error" as const, code: error.code, message: error.message })
+const withRef = <A extends object>(frame: A, ref: string | undefined): A => ref === undefined ? frame : { ...frame, ref }

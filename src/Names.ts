@@ -1,0 +1,50 @@
+/**
+ * Ownership of names, compared case-insensitively, and the `user<N>` counter that never reuses a number. A name
+ * stays owned by its session while the session is held for resume. The owner's node lets a direct message reach it.
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import type { BackendError } from "./BackendError.js"
+import { nameKey } from "./Protocol.js"
+
+export interface NameOwner {
+  /** The owner's own spelling. */
+  readonly name: string
+  readonly session: string
+  readonly node: string
+}
+
+export interface NamesService {
+  /** Takes `name` for `owner` unless another session owns it; true when `owner` owns it afterwards. */
+  readonly claim: (owner: NameOwner) => Effect.Effect<boolean, BackendError>
+  /** Frees `name` if `session` owns it. */
+  readonly release: (name: string, session: string) => Effect.Effect<void, BackendError>
+  readonly owner: (name: string) => Effect.Effect<Option.Option<NameOwner>, BackendError>
+  /** The next number for an assigned `user<N>` name. */
+  readonly nextGuest: Effect.Effect<number, BackendError>
+}
+
+export class Names extends Context.Tag("effect-chat/Names")<Names, NamesService>() {
+  static layerMemory = Layer.sync(Names, () => makeMemory())
+}
+
+export const makeMemory = (): NamesService => {
+  const owners = new Map<string, NameOwner>()
+  let guests = 0
+  return {
+    claim: (owner) =>
+      Effect.sync(() => {
+        const key = nameKey(owner.name)
+        const current = owners.get(key)
+        if (current !== undefined && current.session !== owner.session) return false
+        owners.set(key, owner)
+        return true
+      }),
+    release: (name, session) =>
+      Effect.sync(() => {
+        const key = nameKey(name)
+        if (owners.get(key)?.session === session) owners.delete(key)
+      }),
+    owner: (name) => Effect.sync(() => Option.fromNullable(owners.get(nameKey(name)))),
+    nextGuest: Effect.sync(() => guests++)
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The plain dialect: text lines, as in the classic Ktor chat, so any raw WebSocket tool can chat. A plain user is in
+ * one room at a time (`lobby` first); `/join` moves them.
+ */
+import { Effect } from "effect"
+import type { IncomingMessage } from "node:http"
+import { Chat, type ChatError } from "./Chat.js"
+import type { Connection } from "./Connection.js"
+import { CloseCode } from "./Protocol.js"
+import * as RateLimiter from "./RateLimiter.js"
+import { ServerConfig } from "./ServerConfig.js"
+import type { Mailbox } from "./SocketActor.js"
+
+const HELP = "Commands: /nick NAME, /join ROOM, /who, /msg NAME TEXT, /help, /quit. Anything else is said in your room."
+
+export const run = (connection: Connection, mailbox: Mailbox, request: IncomingMessage) =>
+  Effect.gen(function*() {
+    const chat = yield* Chat
+    const config = yield* ServerConfig
+    const requested = new URL(request.url ?? "/", "http://localhost").searchParams.get("name") ?? undefined
+    const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"] }).pipe(Effect.either)
+    if (opened._tag === "Left") {
+      connection.sendText("The server cannot take you right now; try again later.")
+      return connection.close(CloseCode.internalError, "try again later")
+    }
+    connection.sendText(`You are connected! There are ${opened.right.welcome.users} users here.`)
+    for (const problem of opened.right.problems) {
+      connection.sendText(`${problem.message}; you are ${connection.name}.`)
+    }
+    yield* opened.right.enterRooms
+
+    const say = (line: string) => Effect.sync(() => connection.sendText(line))
+    const report = (error: ChatError) => say(`Error: ${error.message}`)
+    const room = () => connection.rooms.values().next().value as string | undefined
+    const limiter = yield* RateLimiter.make(config.rateLimit)
+    let strikes = 0
+
+    const command = (line: string): Effect.Effect<void, ChatError> => {
+      const [verb = "", ...args] = line.trim().split(/\s+/)
+      switch (verb.toLowerCase()) {
+        case "/nick":
+          return args.length !== 1
+            ? say("Usage: /nick NAME")
+            : Effect.zipRight(chat.nick(connection, args[0]!), say(`You are now known as ${args[0]}.`))
+        case "/join": {
+          if (args.length !== 1) return say("Usage: /join ROOM")
+          const target = args[0]!
+          const current = room()
+          if (current === target) return say(`You are already in ${target}.`)
+          return Effect.gen(function*() {
+            yield* chat.join(connection, target)
+            if (current !== undefined) yield* chat.leave(connection, current)
+            const names = yield* chat.who(connection, target)
+            yield* say(`You joined ${target}. There are ${names.length} users here.`)
+          })
+        }
+        case "/who": {
+          const current = room()
+          if (current === undefined) return say("You are in no room; /join one.")
+          return Effect.flatMap(chat.who(connection, current), (names) => say(`Users in ${current}: ${names.join(", ")}`))
+        }
+        case "/msg": {
+          const match = /^\/msg\s+(\S+)\s+([\s\S]+)$/i.exec(line.trim())
+          return match === null ? say("Usage: /msg NAME TEXT") : chat.direct(connection, match[1]!, match[2]!)
+        }
+        case "/help":
+          return say(HELP)
+        case "/quit":
+          return Effect.sync(() => connection.close(CloseCode.normal, "bye"))
+        default:
+          return say(`Unknown command ${verb.slice(0, 32)}. ${HELP}`)
+      }
+    }
+
+    while (true) {
+      const text = yield* mailbox.take
+      for (const line of text.split(/\r?\n/)) {
+        if (line.trim() === "") continue
+        if (!(yield* limiter.take)) {
+          if (++strikes > config.rateLimit.strikesBeforeClose) {
+            yield* Effect.logWarning("closing a flooding connection").pipe(Effect.annotateLogs({ connection: connection.id }))
+            return connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
+          }
+          yield* say("Error: rate limited, slow down; that line was not delivered.")
+          continue
+        }
+        strikes = 0
+        const current = room()
+        const act = line.startsWith("/")
+          ? command(line)
+          : current === undefined
+          ? say("You are in no room; /join one.")
+          : Effect.asVoid(chat.send(connection, current, line))
+        yield* Effect.catchAll(act, report)
+      }
+    }
+  })

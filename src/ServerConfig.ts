@@ -1,0 +1,95 @@
+/**
+ * Every knob of the server, with the defaults a public chat server should run with. The binary fills it from flags
+ * and environment (`layerConfig`); tests and embedding applications build it with `make`.
+ */
+import { Config, Context, Duration, Effect, Layer, Option } from "effect"
+
+export interface ServerSettings {
+  readonly port: number
+  readonly host: string
+  /** Path of the WebSocket endpoint. */
+  readonly path: string
+  /** Largest accepted message, reassembled from its fragments (close 1009 above it). */
+  readonly maxFrameBytes: number
+  /** Messages each room keeps for history and resume. */
+  readonly historyRetain: number
+  /** Messages sent after a join. */
+  readonly joinHistory: number
+  /** How long an empty room's history is kept before the room is forgotten. */
+  readonly roomTtl: Duration.Duration
+  readonly maxRoomsPerConnection: number
+  /** A session dropped without a clean close can be resumed within this window. */
+  readonly resumeWindow: Duration.Duration
+  readonly helloTimeout: Duration.Duration
+  /** Outbound bound per connection: bytes waiting in the socket, and messages written since it last drained. */
+  readonly maxBufferedBytes: number
+  readonly maxQueuedMessages: number
+  /** Time between a 4008/1001 close frame and destroying the TCP socket of a peer that does not answer. */
+  readonly closeGrace: Duration.Duration
+  readonly pingInterval: Duration.Duration
+  /** Token bucket per connection: sustained rate and burst of chat requests. */
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number; readonly strikesBeforeClose: number }
+  readonly maxConnections: number
+  readonly maxConnectionsPerIp: number
+  /** Allowed `Origin` header values; empty allows every origin (and requests without one). */
+  readonly allowedOrigins: ReadonlyArray<string>
+  /** Time to receive a complete upgrade request's headers (slowloris). */
+  readonly headersTimeout: Duration.Duration
+  /** Redis URL: switches hub, history, presence, names and sessions to Redis. */
+  readonly redisUrl: Option.Option<string>
+}
+
+export const defaults: ServerSettings = {
+  port: 8080,
+  host: "0.0.0.0",
+  path: "/chat",
+  maxFrameBytes: 64 * 1024,
+  historyRetain: 100,
+  joinHistory: 50,
+  roomTtl: Duration.minutes(10),
+  maxRoomsPerConnection: 100,
+  resumeWindow: Duration.minutes(2),
+  helloTimeout: Duration.seconds(10),
+  maxBufferedBytes: 1024 * 1024,
+  maxQueuedMessages: 2000,
+  closeGrace: Duration.millis(500),
+  pingInterval: Duration.seconds(30),
+  rateLimit: { perSecond: 20, burst: 40, strikesBeforeClose: 10 },
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1_000,
+  allowedOrigins: [],
+  headersTimeout: Duration.seconds(10),
+  redisUrl: Option.none()
+}
+
+export class ServerConfig extends Context.Tag("effect-chat/ServerConfig")<ServerConfig, ServerSettings>() {
+  /** Defaults overridden by `overrides`. */
+  static make = (overrides: Partial<ServerSettings> = {}): ServerSettings => ({
+    ...defaults,
+    ...overrides,
+    rateLimit: { ...defaults.rateLimit, ...overrides.rateLimit }
+  })
+  static layer = (overrides: Partial<ServerSettings> = {}) => Layer.succeed(ServerConfig, ServerConfig.make(overrides))
+  /** Settings from the environment (`PORT`, `HOST`, `REDIS_URL`, `CHAT_*`), defaults for what is unset. */
+  static layerConfig = (overrides: Partial<ServerSettings> = {}) =>
+    Layer.effect(
+      ServerConfig,
+      Effect.map(fromEnv, (env) => ServerConfig.make({ ...env, ...overrides }))
+    )
+}
+
+const optional = <A>(config: Config.Config<A>) => Config.option(config)
+const fromEnv = Effect.gen(function*() {
+  const port = yield* optional(Config.port("PORT"))
+  const host = yield* optional(Config.string("HOST"))
+  const redisUrl = yield* optional(Config.string("REDIS_URL"))
+  const origins = yield* optional(Config.array(Config.string(), "CHAT_ALLOWED_ORIGINS"))
+  const out: Partial<ServerSettings> = {}
+  return Object.assign(
+    out,
+    Option.isSome(port) ? { port: port.value } : {},
+    Option.isSome(host) ? { host: host.value } : {},
+    Option.isSome(redisUrl) && redisUrl.value !== "" ? { redisUrl: redisUrl } : {},
+    Option.isSome(origins) ? { allowedOrigins: origins.value.filter((o) => o !== "") } : {}
+  )
+})

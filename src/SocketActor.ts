@@ -1,0 +1,103 @@
+/**
+ * Every socket is an actor: a scope that owns the connection from upgrade to close. It registers the connection,
+ * feeds inbound frames through a bounded mailbox to one reader fiber (pausing the TCP socket while the mailbox is
+ * full, so a flood pushes back on its sender instead of growing memory), runs the heartbeat, and on any end —
+ * clean close, abrupt drop, error — leaves the rooms, holds or ends the session, and unregisters, in finalizers.
+ */
+import { Cause, Deferred, Duration, Effect, Exit, Option, Queue } from "effect"
+import type { IncomingMessage } from "node:http"
+import type { WebSocket } from "ws"
+import { Chat } from "./Chat.js"
+import { Connection, type Dialect } from "./Connection.js"
+import { ConnectionRegistry } from "./ConnectionRegistry.js"
+import * as Heartbeat from "./Heartbeat.js"
+import * as JsonDialect from "./JsonDialect.js"
+import * as PlainDialect from "./PlainDialect.js"
+import { CloseCode } from "./Protocol.js"
+import { ServerConfig } from "./ServerConfig.js"
+
+/** Inbound text frames waiting for the reader; past this the socket is paused. */
+const MAILBOX_HIGH = 64
+const MAILBOX_LOW = 16
+
+export interface Mailbox {
+  /** The next inbound text frame. */
+  readonly take: Effect.Effect<string>
+}
+
+export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =>
+  Effect.gen(function*() {
+    const config = yield* ServerConfig
+    const registry = yield* ConnectionRegistry
+    const chat = yield* Chat
+    const connection = new Connection(ws, dialect, clientIp(request), {
+      maxBufferedBytes: config.maxBufferedBytes,
+      maxQueuedMessages: config.maxQueuedMessages,
+      closeGraceMs: Duration.toMillis(config.closeGrace)
+    })
+    const closed = yield* Deferred.make<number>()
+    const inbox = yield* Queue.unbounded<string>()
+    const heartbeat = Heartbeat.make({
+      interval: config.pingInterval,
+      ping: Effect.sync(() => ws.ping()),
+      onDead: Effect.sync(() => ws.terminate())
+    })
+
+    ws.on("message", (data, isBinary) => {
+      heartbeat.alive()
+      if (isBinary) return connection.close(CloseCode.unsupportedData, "binary frames are not supported")
+      inbox.unsafeOffer(data.toString())
+      if (Option.getOrElse(inbox.unsafeSize(), () => 0) >= MAILBOX_HIGH) ws.pause()
+    })
+    ws.on("pong", heartbeat.alive)
+    ws.on("error", (error: Error & { code?: string }) => {
+      // `ws` closes the socket itself after a protocol violation (oversized frame 1009, invalid UTF-8 1007, ...);
+      // such a close ends the session like the server's own policy closes.
+      connection.closedBy ??= error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? CloseCode.tooLarge : CloseCode.policy
+    })
+    ws.on("close", (code) => Deferred.unsafeDone(closed, Exit.succeed(code)))
+
+    const mailbox: Mailbox = {
+      take: Queue.take(inbox).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            if (ws.isPaused && Option.getOrElse(inbox.unsafeSize(), () => 0) <= MAILBOX_LOW) ws.resume()
+          })
+        )
+      )
+    }
+
+    yield* registry.add(connection)
+    // Finalizers run last-in first-out: the session ends (rooms left, session held or ended) before unregistering.
+    // Interrupted by a server shutdown, the peer's code is unknown: the session is held, as for a 1001 close.
+    yield* Effect.addFinalizer(() => registry.remove(connection))
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Deferred.poll(closed), (code) =>
+        Option.match(code, {
+          onNone: () => chat.end(connection, CloseCode.goingAway),
+          onSome: (exit) => Effect.flatMap(exit, (peerCode) => chat.end(connection, peerCode))
+        }))
+    )
+
+    const session = dialect === "json"
+      ? JsonDialect.run(connection, mailbox, request)
+      : PlainDialect.run(connection, mailbox, request)
+    yield* Effect.forkScoped(session.pipe(
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("session failed", cause).pipe(
+          Effect.zipRight(Effect.sync(() => connection.close(CloseCode.internalError, "internal error")))
+        )
+      )
+    ))
+    yield* Effect.forkScoped(heartbeat.run)
+    yield* Deferred.await(closed)
+  }).pipe(
+    Effect.scoped,
+    Effect.catchAllDefect((defect) =>
+      Effect.logError("connection failed", defect).pipe(
+        Effect.zipRight(Effect.sync(() => ws.readyState === 1 && ws.close(CloseCode.internalError, "internal error")))
+      )
+    )
+  )
+
+const clientIp = (request: IncomingMessage): string => request.socket.remoteAddress ?? "unknown"

@@ -1,0 +1,78 @@
+/**
+ * Our own `ws` server under the HTTP server's `upgrade` event. The platform's built-in upgrade passes no options to
+ * `ws` (EFFECT-NOTES), so it could not refuse an oversized frame before buffering it, check the Origin, or ping.
+ * Here the handshake is checked (path, Origin, connection limits), the subprotocol picks the dialect, and each
+ * accepted socket runs as an actor in a `FiberSet` owned by the server's scope. Closing that scope sends 1001 to
+ * every client and destroys the sockets of peers that do not answer within the grace.
+ */
+import { Duration, Effect, FiberSet } from "effect"
+import type { IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
+import { WebSocketServer as WsServer } from "ws"
+import type { Chat } from "./Chat.js"
+import { ConnectionRegistry } from "./ConnectionRegistry.js"
+import { CloseCode, SUBPROTOCOL } from "./Protocol.js"
+import { ServerConfig } from "./ServerConfig.js"
+import * as SocketActor from "./SocketActor.js"
+
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+export const make = Effect.gen(function*() {
+  const config = yield* ServerConfig
+  const registry = yield* ConnectionRegistry
+  const runFork = yield* FiberSet.makeRuntime<ServerConfig | ConnectionRegistry | Chat>()
+  let accepting = true
+
+  const wss = new WsServer({
+    noServer: true,
+    maxPayload: config.maxFrameBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false)
+  })
+
+  /** Every client gets 1001; peers that do not answer within the grace are destroyed. Idempotent. */
+  const shutdown = yield* Effect.cached(Effect.gen(function*() {
+    accepting = false
+    for (const connection of registry.all()) connection.close(CloseCode.goingAway, "server shutting down")
+    const deadline = Date.now() + Duration.toMillis(config.closeGrace) + 250
+    while (registry.size() > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
+    for (const connection of registry.all()) connection.ws.terminate()
+    wss.close()
+  }))
+  // Registered after the FiberSet, so it runs first: clients get 1001 while their actors still live.
+  yield* Effect.addFinalizer(() => shutdown)
+
+  const refuse = (socket: Duplex, status: number, text: string) => {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`)
+    socket.destroy()
+  }
+
+  const handleUpgrade: UpgradeHandler = (request, socket, head) => {
+    socket.on("error", () => socket.destroy())
+    const path = new URL(request.url ?? "/", "http://localhost").pathname
+    if (path !== config.path) return refuse(socket, 404, "Not Found")
+    if (!accepting) return refuse(socket, 503, "Service Unavailable")
+    const origin = request.headers.origin
+    if (config.allowedOrigins.length > 0 && (origin === undefined || !config.allowedOrigins.includes(origin))) {
+      Effect.runFork(Effect.logWarning("rejected origin").pipe(Effect.annotateLogs({ origin: String(origin).slice(0, 200) })))
+      return refuse(socket, 403, "Forbidden")
+    }
+    const ip = request.socket.remoteAddress ?? "unknown"
+    const full = registry.size() >= config.maxConnections
+      ? "server full"
+      : registry.countForIp(ip) >= config.maxConnectionsPerIp
+      ? "too many connections from your address"
+      : undefined
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if (full !== undefined) {
+        ws.close(CloseCode.tryAgainLater, full)
+        return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
+      }
+      const dialect = ws.protocol === SUBPROTOCOL ? "json" : "plain"
+      runFork(SocketActor.run(ws, request, dialect))
+    })
+  }
+
+  return { handleUpgrade, shutdown } as const
+})
