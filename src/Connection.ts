@@ -42,11 +42,7 @@ export class Connection {
     readonly dialect: Dialect,
     readonly ip: string,
     private readonly limits: OutboundLimits
-  ) {
-    this.socket?.on("drain", () => {
-      this.waiting = 0
-    })
-  }
+  ) {}
 
   private get socket(): Net.Socket | undefined {
     // `ws` keeps the TCP socket private; writing pre-framed bytes to it is what keeps the fan-out cheap. No
@@ -58,16 +54,18 @@ export class Connection {
     return this.ws.readyState === 1 && !this.cut
   }
 
-  /** Writes pre-built frames carrying `messages` messages, or cuts the connection if it is not keeping up. */
+  /**
+   * Writes pre-built frames carrying `messages` messages, or cuts the connection if it is not keeping up: when the
+   * bytes it has not taken yet pass the bound, or when messages keep piling up behind an unflushed backlog.
+   */
   write(frames: Buffer, messages = 1): void {
     if (!this.isOpen) return
     const socket = this.socket
     if (socket === undefined || socket.destroyed) return
-    if (socket.writableLength + frames.length > this.limits.maxBufferedBytes) return this.slowConsumer()
-    if (this.waiting > 0 || socket.writableNeedDrain) {
-      this.waiting += messages
-      if (this.waiting > this.limits.maxQueuedMessages) return this.slowConsumer()
-    }
+    const backlog = socket.writableLength
+    if (backlog > this.limits.maxBufferedBytes) return this.slowConsumer()
+    this.waiting = backlog === 0 ? 0 : this.waiting + messages
+    if (this.waiting > this.limits.maxQueuedMessages) return this.slowConsumer()
     socket.write(frames)
   }
 
