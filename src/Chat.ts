@@ -65,6 +65,8 @@ export interface ChatService {
   ) => Effect.Effect<HistoryPage, ChatError>
   readonly who: (connection: Connection, room: string) => Effect.Effect<ReadonlyArray<string>, ChatError>
   readonly users: Effect.Effect<number, ChatError>
+  /** Another connection resumed this connection's session: leave its rooms unseen and close it with 4009. */
+  readonly handOver: (connection: Connection) => Effect.Effect<void>
   /** The socket is gone: leave its rooms, and hold the session for resume or end it, by how it closed. */
   readonly end: (connection: Connection, peerCloseCode: number) => Effect.Effect<void>
 }
@@ -173,22 +175,20 @@ const make = Effect.gen(function*() {
       const since = request.resume.since
       if (!(yield* canCatchUp(since, previous.rooms))) {
         // Cannot restore without a gap: end the old session so its name is free for the fresh one.
-        if (live !== undefined) {
-          live.takenOver = true
-          live.close(CloseCode.takenOver, "session taken over")
-        }
-        yield* endSession(previous.session, previous.name, previous.rooms, live)
+        if (live !== undefined) yield* handOver(live)
+        yield* endSession(previous.session, previous.name, previous.rooms, undefined)
         return Option.none<Opened>()
       }
       connection.session = previous.session
       connection.name = previous.name
       for (const room of previous.rooms) connection.rooms.add(room)
-      const takeover = live !== undefined && live !== connection
-      if (takeover) {
-        live.takenOver = true
+      const remote = live === undefined && previous.heldUntil === undefined && previous.node !== node
+      const takeover = remote || (live !== undefined && live !== connection)
+      if (live !== undefined && live !== connection) {
         refs.set(connection, refsOf(live))
-        for (const room of live.rooms) yield* rooms.leave(live, room, { announce: false })
-        live.close(CloseCode.takenOver, "session taken over")
+        yield* handOver(live)
+      } else if (remote) {
+        yield* hub.direct(previous.node, { _tag: "Takeover", session: previous.session })
       } else {
         refs.set(connection, heldRefs.get(previous.session) ?? new Map())
         heldRefs.delete(previous.session)
@@ -250,6 +250,13 @@ const make = Effect.gen(function*() {
       yield* names.release(name, session)
       heldRefs.delete(session)
     }).pipe(Effect.ignoreLogged)
+
+  const handOver = (live: Connection) =>
+    Effect.gen(function*() {
+      live.takenOver = true
+      for (const room of live.rooms) yield* rooms.leave(live, room, { announce: false })
+      live.close(CloseCode.takenOver, "session taken over")
+    })
 
   const requireMember = (connection: Connection, room: string) =>
     !isValidRoom(room)
@@ -345,7 +352,7 @@ const make = Effect.gen(function*() {
         }
         const frame = { type: "direct" as const, from: connection.name, to: target.name, text, at: Date.now() }
         if (local !== undefined) local.send(frame)
-        else yield* hub.direct(target.node, { session: target.session, frame }).pipe(Effect.catchAll(unavailable))
+        else yield* hub.direct(target.node, { _tag: "Direct", session: target.session, frame }).pipe(Effect.catchAll(unavailable))
         if (local !== connection) connection.send(frame)
       }),
 
@@ -362,6 +369,8 @@ const make = Effect.gen(function*() {
       ),
 
     users: presence.users.pipe(Effect.catchAll(unavailable)),
+
+    handOver,
 
     end: (connection, peerCloseCode) =>
       Effect.gen(function*() {

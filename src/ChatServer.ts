@@ -53,11 +53,14 @@ const make = Effect.gen(function*() {
   const hub = yield* Hub
   const node = yield* NodeId
   const registry = yield* ConnectionRegistry
+  const chat = yield* Chat
 
-  // Direct messages for sessions on this node, sent from other nodes.
+  // Direct messages and takeovers for sessions on this node, sent from other nodes.
   const directs = yield* hub.subscribeDirect(node).pipe(Effect.orDie)
-  yield* Effect.forkScoped(Effect.forever(Effect.map(Queue.take(directs), (envelope) => {
-    registry.bySession(envelope.session)?.send(envelope.frame)
+  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(directs), (envelope) => {
+    const connection = registry.bySession(envelope.session)
+    if (connection === undefined) return Effect.void
+    return envelope._tag === "Direct" ? Effect.sync(() => connection.send(envelope.frame)) : chat.handOver(connection)
   })))
 
   const { handleUpgrade, shutdown } = yield* WebSocketServer.make

@@ -20,11 +20,10 @@ export type RoomEvent =
   | { readonly _tag: "Left"; readonly frame: Protocol.Left; readonly session: string }
   | { readonly _tag: "Renamed"; readonly frame: Protocol.Renamed; readonly session: string; readonly eventId: string }
 
-/** A direct message on its way to the node holding the target session. */
-export interface DirectEnvelope {
-  readonly session: string
-  readonly frame: Protocol.Direct
-}
+/** Sent to the node holding a session: a direct message for it, or the order to hand it to a resuming connection. */
+export type DirectEnvelope =
+  | { readonly _tag: "Direct"; readonly session: string; readonly frame: Protocol.Direct }
+  | { readonly _tag: "Takeover"; readonly session: string }
 
 export interface HistoryPage {
   readonly messages: ReadonlyArray<Protocol.Message>

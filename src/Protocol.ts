@@ -220,7 +220,7 @@ export const decodeServerFrame = (text: string): Either.Either<ServerFrame, stri
 /** Encodes a server frame; the server encodes a broadcast once and sends the same bytes to every recipient. */
 export const encode = (frame: ServerFrame | ClientFrame): string => JSON.stringify(frame)
 
-const CLIENT_TYPES = new Set(["hello", "send", "join", "leave", "nick", "direct", "history", "who", "ping"])
+export const CLIENT_TYPES: ReadonlySet<string> = new Set(["hello", "send", "join", "leave", "nick", "direct", "history", "who", "ping"])
 const truncate = (s: string) => (s.length > 32 ? `${s.slice(0, 32)}…` : s)
 const peekType = (text: string): string | undefined => {
   try {
