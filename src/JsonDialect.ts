@@ -9,7 +9,7 @@ import type { Connection } from "./Connection.js"
 import * as RateLimiter from "./RateLimiter.js"
 import { type ClientFrame, CloseCode, decodeClientFrame } from "./Protocol.js"
 import { ServerConfig } from "./ServerConfig.js"
-import type { Mailbox } from "./SocketActor.js"
+import { type Mailbox, securityLog } from "./SocketActor.js"
 
 export const run = (connection: Connection, mailbox: Mailbox, _request: IncomingMessage) =>
   Effect.gen(function*() {
@@ -17,11 +17,15 @@ export const run = (connection: Connection, mailbox: Mailbox, _request: Incoming
     const config = yield* ServerConfig
 
     const first = yield* mailbox.take.pipe(Effect.timeoutOption(config.helloTimeout))
-    if (first._tag === "None") return connection.close(CloseCode.policy, "no hello")
+    if (first._tag === "None") {
+      yield* securityLog("no hello in time", connection)
+      return connection.close(CloseCode.policy, "no hello")
+    }
     const hello = decodeClientFrame(first.value)
     if (Either.isLeft(hello) || hello.right.type !== "hello") {
       const message = Either.isLeft(hello) ? hello.left : `expected hello, got ${hello.right.type}`
       connection.send({ type: "error", code: "invalid_frame", message })
+      yield* securityLog("first frame was not hello", connection)
       return connection.close(CloseCode.policy, "hello expected")
     }
     const opened = yield* chat.open(connection, {
@@ -47,9 +51,8 @@ export const run = (connection: Connection, mailbox: Mailbox, _request: Incoming
         continue
       }
       if (!(yield* limiter.take)) {
-        yield* Effect.logWarning("rate limited").pipe(Effect.annotateLogs({ connection: connection.id }))
         if (++strikes > config.rateLimit.strikesBeforeClose) {
-          yield* Effect.logWarning("closing a flooding connection").pipe(Effect.annotateLogs({ connection: connection.id }))
+          yield* securityLog("closing a flooding connection", connection)
           return connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
         }
         connection.send(withRef({ type: "error", code: "rate_limited", message: "slow down" }, frame.right.ref))

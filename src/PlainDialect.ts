@@ -9,7 +9,7 @@ import type { Connection } from "./Connection.js"
 import { CloseCode } from "./Protocol.js"
 import * as RateLimiter from "./RateLimiter.js"
 import { ServerConfig } from "./ServerConfig.js"
-import type { Mailbox } from "./SocketActor.js"
+import { type Mailbox, securityLog } from "./SocketActor.js"
 
 const HELP = "Commands: /nick NAME, /join ROOM, /who, /msg NAME TEXT, /help, /quit. Anything else is said in your room."
 
@@ -78,7 +78,7 @@ export const run = (connection: Connection, mailbox: Mailbox, request: IncomingM
         if (line.trim() === "") continue
         if (!(yield* limiter.take)) {
           if (++strikes > config.rateLimit.strikesBeforeClose) {
-            yield* Effect.logWarning("closing a flooding connection").pipe(Effect.annotateLogs({ connection: connection.id }))
+            yield* securityLog("closing a flooding connection", connection)
             return connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
           }
           yield* say("Error: rate limited, slow down; that line was not delivered.")

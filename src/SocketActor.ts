@@ -4,7 +4,7 @@
  * full, so a flood pushes back on its sender instead of growing memory), runs the heartbeat, and on any end —
  * clean close, abrupt drop, error — leaves the rooms, holds or ends the session, and unregisters, in finalizers.
  */
-import { Cause, Deferred, Duration, Effect, Exit, Option, Queue } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Option, Queue, Runtime } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { WebSocket } from "ws"
 import { Chat } from "./Chat.js"
@@ -35,6 +35,7 @@ export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =
       maxQueuedMessages: config.maxQueuedMessages,
       closeGraceMs: Duration.toMillis(config.closeGrace)
     })
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const closed = yield* Deferred.make<number>()
     const inbox = yield* Queue.unbounded<string>()
     const heartbeat = Heartbeat.make({
@@ -45,7 +46,10 @@ export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =
 
     ws.on("message", (data, isBinary) => {
       heartbeat.alive()
-      if (isBinary) return connection.close(CloseCode.unsupportedData, "binary frames are not supported")
+      if (isBinary) {
+        runFork(securityLog("binary frame", connection))
+        return connection.close(CloseCode.unsupportedData, "binary frames are not supported")
+      }
       inbox.unsafeOffer(data.toString())
       if (Option.getOrElse(inbox.unsafeSize(), () => 0) >= MAILBOX_HIGH) ws.pause()
     })
@@ -54,6 +58,7 @@ export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =
       // `ws` closes the socket itself after a protocol violation (oversized frame 1009, invalid UTF-8 1007, ...);
       // such a close ends the session like the server's own policy closes.
       connection.closedBy ??= error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? CloseCode.tooLarge : CloseCode.policy
+      runFork(securityLog(`protocol error ${error.code ?? "unknown"}`, connection))
     })
     ws.on("close", (code) => Deferred.unsafeDone(closed, Exit.succeed(code)))
 
@@ -99,5 +104,9 @@ export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =
       )
     )
   )
+
+/** Security-relevant events name the connection and address, never message bodies or tokens. */
+export const securityLog = (event: string, connection: Connection) =>
+  Effect.logWarning(event).pipe(Effect.annotateLogs({ connection: connection.id, ip: connection.ip }))
 
 const clientIp = (request: IncomingMessage): string => request.socket.remoteAddress ?? "unknown"

@@ -55,7 +55,9 @@ export const make = Effect.gen(function*() {
     if (!accepting) return refuse(socket, 503, "Service Unavailable")
     const origin = request.headers.origin
     if (config.allowedOrigins.length > 0 && (origin === undefined || !config.allowedOrigins.includes(origin))) {
-      Effect.runFork(Effect.logWarning("rejected origin").pipe(Effect.annotateLogs({ origin: String(origin).slice(0, 200) })))
+      runFork(Effect.logWarning("rejected origin").pipe(
+        Effect.annotateLogs({ origin: String(origin).slice(0, 200), ip: request.socket.remoteAddress })
+      ))
       return refuse(socket, 403, "Forbidden")
     }
     const ip = request.socket.remoteAddress ?? "unknown"
