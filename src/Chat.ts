@@ -117,7 +117,7 @@ const make = Effect.gen(function*() {
 
   // Held sessions whose window ended free their names.
   yield* Effect.forkScoped(
-    sessions.expire(Date.now()).pipe(
+    Effect.suspend(() => sessions.expire(Date.now())).pipe(
       Effect.flatMap((expired) =>
         Effect.forEach(expired, (r) => {
           heldRefs.delete(r.session)
