@@ -29,7 +29,7 @@ const fail = (code: ErrorCode, message: string) => Effect.fail(new ChatError({ c
 /** A backend failure becomes a refusal the user sees, never a silent loss. */
 const unavailable = (error: BackendError) =>
   Effect.logWarning("backend failure", error.message).pipe(
-    Effect.zipRight(Effect.fail(new ChatError({ code: "invalid_frame", message: "temporarily unavailable, retry" })))
+    Effect.zipRight(Effect.fail(new ChatError({ code: "unavailable", message: "temporarily unavailable, retry" })))
   )
 
 /** Identifies this process among the nodes of a cluster. */

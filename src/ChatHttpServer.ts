@@ -4,11 +4,20 @@
  * closes the listener — `http.Server.close` alone would wait for upgraded sockets (EFFECT-NOTES).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ChatServer } from "./ChatServer.js"
 import { ServerConfig } from "./ServerConfig.js"
+
+/** The port could not be bound (in use, no permission, bad address). */
+export class ListenError extends Data.TaggedError("ListenError")<{ readonly host: string; readonly port: number; readonly cause: Error }> {
+  get message() {
+    const code = (this.cause as { code?: string }).code
+    const why = code === "EADDRINUSE" ? "address already in use" : code === "EACCES" ? "permission denied" : this.cause.message
+    return `cannot listen on ${this.host}:${this.port}: ${why}`
+  }
+}
 
 export class ServerAddress extends Context.Tag("effect-chat/ServerAddress")<
   ServerAddress,
@@ -31,8 +40,8 @@ export const layer = Layer.scoped(
     server.on("clientError", (_error, socket) => socket.destroy())
 
     yield* Effect.acquireRelease(
-      Effect.async<void, Error>((resume) => {
-        server.once("error", (error) => resume(Effect.fail(error)))
+      Effect.async<void, ListenError>((resume) => {
+        server.once("error", (cause) => resume(Effect.fail(new ListenError({ host: config.host, port: config.port, cause }))))
         server.listen(config.port, config.host, () => resume(Effect.void))
       }),
       () =>
@@ -46,7 +55,7 @@ export const layer = Layer.scoped(
           server.closeAllConnections()
           yield* closing.await
         })
-    ).pipe(Effect.orDie)
+    )
     const address = server.address() as AddressInfo
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address
     return { host: address.address, port: address.port, url: `http://${host}:${address.port}` }

@@ -12,6 +12,7 @@ import { ConnectionRegistry } from "./ConnectionRegistry.js"
 import { Hub } from "./Hub.js"
 import { Presence } from "./Presence.js"
 import { Rooms } from "./Rooms.js"
+import { ServerConfig } from "./ServerConfig.js"
 
 /** Whether the backends answer; the memory backends always do. */
 export class Readiness extends Context.Tag("effect-chat/Readiness")<Readiness, Effect.Effect<boolean>>() {
@@ -83,6 +84,7 @@ export const make = Effect.gen(function*() {
   const rooms = yield* Rooms
   const hub = yield* Hub
   const readiness = yield* Readiness
+  const config = yield* ServerConfig
   const assets = loadAssets()
 
   const asset = Effect.gen(function*() {
@@ -114,6 +116,13 @@ export const make = Effect.gen(function*() {
   return HttpRouter.empty.pipe(
     HttpRouter.get("/healthz", health),
     HttpRouter.get("/readyz", ready),
+    HttpRouter.get(
+      config.path as HttpRouter.PathInput,
+      Effect.succeed(HttpServerResponse.text(`Connect a WebSocket to ${config.path}.`, {
+        status: 426,
+        headers: { upgrade: "websocket" }
+      }))
+    ),
     HttpRouter.get("/:file", asset),
     HttpRouter.get("/", asset)
   )

@@ -30,7 +30,9 @@ export const ErrorCode = Schema.Literal(
   "too_many_rooms",
   "no_such_user",
   "message_too_long",
-  "rate_limited"
+  "rate_limited",
+  // extension: a backend (Redis) is unreachable; retry later with the same ref
+  "unavailable"
 )
 export type ErrorCode = typeof ErrorCode.Type
 

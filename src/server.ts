@@ -6,6 +6,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect, Layer, Logger, Option } from "effect"
@@ -105,10 +106,22 @@ const command = Command.make("effect-chat-server", options, serve).pipe(
 
 const cli = Command.run(command, { name: "effect-chat-server", version: "0.1.0" })
 
+/** Bad usage exits 2 and a server that cannot start exits 1, each with one line on stderr. */
+const exitWith = (code: number, line?: string) =>
+  (line === undefined ? Effect.void : Console.error(`effect-chat-server: ${line}`)).pipe(
+    Effect.zipRight(Effect.sync(() => {
+      process.exitCode = code
+    }))
+  )
+
 cli(process.argv).pipe(
   Effect.catchAll((error) =>
     typeof error === "string"
-      ? Console.error(`effect-chat-server: ${error}`).pipe(Effect.zipRight(Effect.sync(() => process.exitCode = 2)))
+      ? exitWith(2, error)
+      : ValidationError.isValidationError(error)
+      ? exitWith(2) // @effect/cli has printed the problem and the usage
+      : error instanceof ChatHttpServer.ListenError
+      ? exitWith(1, error.message)
       : Effect.fail(error)
   ),
   Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))),
