@@ -1,0 +1,106 @@
+/**
+ * How the terminal client shows what happens: one function from an event to the lines to print. In the current
+ * room a message reads exactly `[name]: text`, as in the plain dialect; colour is only added when asked for (a TTY
+ * without NO_COLOR), so piped output never holds escape codes.
+ */
+import { Duration } from "effect"
+import type { ChatEvent } from "./ChatClient.js"
+import type * as Protocol from "./Protocol.js"
+
+export interface View {
+  /** The room lines are typed into; its messages carry no `#room` prefix. */
+  readonly room: string | undefined
+  readonly color: boolean
+}
+
+// Bright-ish foreground colours that read on dark and light backgrounds.
+const PALETTE = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96]
+
+/** A stable colour per name (FNV-1a hash), so the same person always looks the same. */
+export const nameColor = (name: string): number => {
+  let hash = 0x811c9dc5
+  for (const char of name.toLowerCase()) hash = Math.imul(hash ^ char.codePointAt(0)!, 0x01000193)
+  return PALETTE[(hash >>> 0) % PALETTE.length]!
+}
+
+const paint = (view: View, code: number, text: string) => (view.color ? `\x1b[${code}m${text}\x1b[0m` : text)
+const dim = (view: View, text: string) => paint(view, 2, text)
+const who = (view: View, name: string) => paint(view, nameColor(name), name)
+
+/**
+ * Control characters from other people are shown, not obeyed: an escape sequence in a message must not move the
+ * cursor or recolour the terminal.
+ */
+export const sanitize = (text: string): string => text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "\ufffd")
+
+export const formatMessage = (view: View, message: Protocol.Message): string => {
+  const prefix = message.room === view.room ? "" : `${paint(view, 1, `#${message.room}`)} `
+  return `${prefix}[${who(view, message.from)}]: ${sanitize(message.text)}`
+}
+
+export const formatDirect = (view: View, direct: Protocol.Direct): string =>
+  `${paint(view, 35, "(direct)")} [${who(view, direct.from)} → ${who(view, direct.to)}]: ${sanitize(direct.text)}`
+
+export const formatError = (view: View, code: string, message: string): string =>
+  paint(view, 31, `error (${code}): ${sanitize(message)}`)
+
+const CLOSE_REASONS: Record<number, string> = {
+  1000: "normal close",
+  1001: "server going away",
+  1003: "unsupported data",
+  1006: "connection lost",
+  1008: "policy violation",
+  1009: "message too big",
+  1011: "server error",
+  1013: "server full, try again later",
+  4008: "too slow to keep up",
+  4009: "session taken over by another connection"
+}
+
+/** A close code for a person: `4009 session taken over by another connection`, plus the server's reason. */
+export const describeClose = (code: number, reason: string): string =>
+  [String(code), CLOSE_REASONS[code], reason === "" ? undefined : `(${sanitize(reason)})`].filter(Boolean).join(" ")
+
+const seconds = (delay: Duration.Duration) => `${(Duration.toMillis(delay) / 1000).toFixed(1)}s`
+
+/** The lines an event prints; none for events the user need not see. */
+export const formatEvent = (view: View, event: ChatEvent): ReadonlyArray<string> => {
+  switch (event.type) {
+    case "message":
+      return [formatMessage(view, event)]
+    case "history":
+      return event.messages.map((message) => formatMessage(view, message))
+    case "direct":
+      return [formatDirect(view, event)]
+    case "members":
+      return [dim(view, `in #${event.room}: ${event.names.map(sanitize).join(", ")}`)]
+    case "joined":
+      return [dim(view, `* ${sanitize(event.name)} joined #${event.room}`)]
+    case "left":
+      return [dim(view, `* ${sanitize(event.name)} left #${event.room}`)]
+    case "renamed":
+      return [dim(view, `* ${sanitize(event.from)} is now known as ${sanitize(event.to)}`)]
+    case "error":
+      return [formatError(view, event.code, event.message)]
+    case "connected": {
+      const { name, users } = event.welcome
+      if (!event.reconnected) {
+        const count = users === 1 ? "is 1 user" : `are ${users} users`
+        return [`You are connected as ${who(view, name)}! There ${count} here.`]
+      }
+      return [
+        dim(
+          view,
+          event.resumed ? "reconnected (session resumed)" : "reconnected (new session: earlier messages may be missing)"
+        )
+      ]
+    }
+    case "disconnected":
+      return [dim(view, `disconnected: ${describeClose(event.code, event.reason)}`)]
+    case "reconnecting":
+      return [dim(view, `reconnecting (attempt ${event.attempt}, in ${seconds(event.delay)})…`)]
+    case "connecting":
+    case "closed":
+      return []
+  }
+}
