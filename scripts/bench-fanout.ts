@@ -442,7 +442,9 @@ const runTarget = async (
       servers.push(await startNodeServer(
         nodes > 1 ? `${target}#${n}` : target,
         target === "effect" ? serverEntry : rawServerEntry,
-        args
+        args,
+        // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load
+        { nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "") }
       ))
     }
     const where = servers.map((s) => `pid ${s.pid} port ${s.port}`).join(", ")

@@ -59,6 +59,11 @@ export class Connection {
    * bytes it has not taken yet pass the bound, or when messages keep piling up behind an unflushed backlog.
    */
   write(frames: Buffer, messages = 1): void {
+    this.writeAll([frames], messages)
+  }
+
+  /** `write` for several buffers: one system call for all of them (corked). */
+  writeAll(parts: ReadonlyArray<Buffer>, messages: number): void {
     if (!this.isOpen) return
     const socket = this.socket
     if (socket === undefined || socket.destroyed) return
@@ -66,7 +71,13 @@ export class Connection {
     if (backlog > this.limits.maxBufferedBytes) return this.slowConsumer()
     this.waiting = backlog === 0 ? 0 : this.waiting + messages
     if (this.waiting > this.limits.maxQueuedMessages) return this.slowConsumer()
-    socket.write(frames)
+    if (parts.length === 1) {
+      socket.write(parts[0]!)
+      return
+    }
+    socket.cork()
+    for (const part of parts) socket.write(part)
+    socket.uncork()
   }
 
   /** Sends one text payload (a JSON frame or a plain line). */

@@ -193,8 +193,17 @@ export type ServerFrame = typeof ServerFrame.Type
 // Codecs
 // ---------------------------------------------------------------------------------------------------------------------
 
-const decodeClient = Schema.decodeUnknownEither(Schema.parseJson(ClientFrame), { onExcessProperty: "ignore" })
-const decodeServer = Schema.decodeUnknownEither(Schema.parseJson(ServerFrame), { onExcessProperty: "ignore" })
+const decodeOptions = { onExcessProperty: "ignore" } as const
+const decodeServer = Schema.decodeUnknownEither(Schema.parseJson(ServerFrame), decodeOptions)
+
+/** One decoder per request type: a frame is parsed once and checked against its own type's schema only. */
+const requestDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ClientFrame, ParseResult.ParseError>> = new Map(
+  ([Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping] as const).map((schema) => [
+    schema.fields.type.literals[0],
+    Schema.decodeUnknownEither(schema as Schema.Schema<ClientFrame, any>, decodeOptions)
+  ])
+)
+export const CLIENT_TYPES: ReadonlySet<string> = new Set(requestDecoders.keys())
 
 /** Why a frame was rejected, short enough for an `error` frame (`path: message`). */
 const describe = (error: ParseResult.ParseError): string => {
@@ -202,18 +211,26 @@ const describe = (error: ParseResult.ParseError): string => {
   const first = issues[0]
   if (first === undefined) return "invalid frame"
   const path = first.path.length > 0 ? `${first.path.join(".")}: ` : ""
-  const text = `${path}${first.message}`
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text
+  return truncate(`${path}${first.message}`, 200)
 }
 
 /** Decodes one text frame of the JSON dialect; the error is a message fit for an `invalid_frame` error frame. */
-export const decodeClientFrame = (text: string): Either.Either<ClientFrame, string> =>
-  Either.mapLeft(decodeClient(text), (error) => {
-    // Name the frame type when it is known, so `{"type":"nope"}` says so instead of listing every union member.
-    const type = peekType(text)
-    if (type !== undefined && !CLIENT_TYPES.has(type)) return `unknown frame type "${truncate(type)}"`
-    return describe(error)
-  })
+export const decodeClientFrame = (text: string): Either.Either<ClientFrame, string> => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return Either.left(truncate(`invalid JSON: ${(error as Error).message}`, 200))
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return Either.left("a frame must be a JSON object with a string \"type\"")
+  }
+  const type = (value as { readonly type?: unknown }).type
+  if (typeof type !== "string") return Either.left("type: must be a string")
+  const decode = requestDecoders.get(type)
+  if (decode === undefined) return Either.left(`unknown frame type "${truncate(type, 32)}"`)
+  return Either.mapLeft(decode(value), describe)
+}
 
 /** Decodes one frame sent by a server (used by clients). */
 export const decodeServerFrame = (text: string): Either.Either<ServerFrame, string> =>
@@ -222,16 +239,4 @@ export const decodeServerFrame = (text: string): Either.Either<ServerFrame, stri
 /** Encodes a server frame; the server encodes a broadcast once and sends the same bytes to every recipient. */
 export const encode = (frame: ServerFrame | ClientFrame): string => JSON.stringify(frame)
 
-export const CLIENT_TYPES: ReadonlySet<string> = new Set(["hello", "send", "join", "leave", "nick", "direct", "history", "who", "ping"])
-const truncate = (s: string) => (s.length > 32 ? `${s.slice(0, 32)}…` : s)
-const peekType = (text: string): string | undefined => {
-  try {
-    const value: unknown = JSON.parse(text)
-    if (typeof value === "object" && value !== null && "type" in value && typeof value.type === "string") {
-      return value.type
-    }
-  } catch {
-    // invalid JSON: the schema error says so
-  }
-  return undefined
-}
+const truncate = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s)

@@ -45,6 +45,15 @@ type RoomInput =
   }
   | { readonly _tag: "Leave"; readonly connection: Connection; readonly announce: boolean; readonly done: Deferred.Deferred<void> }
 
+/** A stretch of a batch: consecutive messages (encoded once per dialect), or one presence event. */
+type Segment =
+  | { readonly _tag: "Messages"; readonly messages: Array<Protocol.Message>; json?: Buffer; plain?: Buffer }
+  | { readonly _tag: "Presence"; readonly event: Exclude<RoomEvent, { _tag: "Message" }>; frame?: Buffer }
+
+/** Presence reaches the other members; a rename reaches each connection once, the renamed user's own included. */
+const reaches = (member: Connection, event: Exclude<RoomEvent, { _tag: "Message" }>) =>
+  event._tag === "Renamed" ? member.firstSightOfRename(event.eventId) : member.session !== event.session
+
 interface RoomActor {
   readonly inbox: Queue.Queue<RoomInput>
 }
@@ -74,28 +83,27 @@ const make = Effect.gen(function*() {
         Effect.forkScoped
       )
 
-      const deliverMessages = (messages: Array<Protocol.Message>) => {
-        if (messages.length === 0 || members.size === 0) return
-        let json: Buffer | undefined
-        let plain: Buffer | undefined
+      /**
+       * Writes one batch of events: every member gets all of its frames in one socket write. Runs of messages are
+       * encoded once per dialect and shared by all members; presence frames are encoded once and filtered.
+       */
+      const deliver = (segments: ReadonlyArray<Segment>) => {
+        if (segments.length === 0) return
         for (const member of members) {
-          if (member.dialect === "json") {
-            json ??= textFrames(messages.map((m) => JSON.stringify(m)))
-            member.write(json, messages.length)
-          } else {
-            plain ??= textFrames(messages.map(messageLine))
-            member.write(plain, messages.length)
+          const parts: Array<Buffer> = []
+          let count = 0
+          for (const segment of segments) {
+            if (segment._tag === "Messages") {
+              parts.push(member.dialect === "json"
+                ? segment.json ??= textFrames(segment.messages.map((m) => JSON.stringify(m)))
+                : segment.plain ??= textFrames(segment.messages.map(messageLine)))
+              count += segment.messages.length
+            } else if (member.dialect === "json" && reaches(member, segment.event)) {
+              parts.push(segment.frame ??= textFrame(Buffer.from(JSON.stringify(segment.event.frame), "utf8")))
+              count++
+            }
           }
-        }
-      }
-
-      const deliverPresence = (event: Exclude<RoomEvent, { _tag: "Message" }>) => {
-        const frame = textFrame(Buffer.from(JSON.stringify(event.frame), "utf8"))
-        for (const member of members) {
-          if (member.dialect !== "json") continue
-          if (event._tag === "Renamed" ? member.firstSightOfRename(event.eventId) : member.session !== event.session) {
-            member.write(frame)
-          }
+          if (parts.length > 0) member.writeAll(parts, count)
         }
       }
 
@@ -109,23 +117,24 @@ const make = Effect.gen(function*() {
 
       const onEvents = (events: ReadonlyArray<RoomEvent>) =>
         Effect.gen(function*() {
-          let run: Array<Protocol.Message> = []
+          const segments: Array<Segment> = []
+          let run: Array<Protocol.Message> | undefined
           for (const event of events) {
             if (event._tag !== "Message") {
-              deliverMessages(run)
-              run = []
-              deliverPresence(event)
+              run = undefined
+              segments.push({ _tag: "Presence", event })
               continue
             }
             const message = event.frame
             if (message.id <= last) continue
+            if (run === undefined) segments.push({ _tag: "Messages", messages: run = [] })
             if (message.id > last + 1) {
               for (const missed of yield* fillGap(message.id)) if (missed.id > last) run.push(missed)
             }
             run.push(message)
             last = message.id
           }
-          deliverMessages(run)
+          deliver(segments)
         })
 
       const onJoin = (connection: Connection, options: JoinOptions) =>
