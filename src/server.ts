@@ -97,8 +97,11 @@ const serve = (parsed: Parsed) =>
     }).pipe(Effect.provide(ChatHttpServer.layer.pipe(Layer.provide(backend))))
   }).pipe(Effect.provide(ServerConfig.layerConfig(overrides(parsed))))
 
-/** Redis mode lands with the scale-out work (issue 6). */
-const redisLayer = (_url: string) => Effect.fail("--redis: Redis mode is not available yet") as Effect.Effect<typeof ChatServer.layerMemory, string>
+/** Loaded only when asked for, so the default mode never touches the Redis client. */
+const redisLayer = (url: string) =>
+  url.startsWith("redis://") || url.startsWith("rediss://")
+    ? Effect.promise(() => import("./redis/RedisBackend.js")).pipe(Effect.map((redis) => redis.layer(url)))
+    : Effect.fail(`--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`)
 
 const command = Command.make("effect-chat-server", options, serve).pipe(
   Command.withDescription("effect-chat server: HTTP and WebSocket (/chat) on one port")
