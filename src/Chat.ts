@@ -176,6 +176,9 @@ const make = Effect.gen(function*() {
       if (!(yield* canCatchUp(since, previous.rooms))) {
         // Cannot restore without a gap: end the old session so its name is free for the fresh one.
         if (live !== undefined) yield* handOver(live)
+        else if (previous.heldUntil === undefined && previous.node !== node) {
+          yield* hub.direct(previous.node, { _tag: "Takeover", session: previous.session })
+        }
         yield* endSession(previous.session, previous.name, previous.rooms, undefined)
         return Option.none<Opened>()
       }
@@ -234,7 +237,10 @@ const make = Effect.gen(function*() {
           connection.rooms.add(room)
         }
       }
-      const token = yield* establish(connection)
+      // A backend failure past this point must not leave the claimed name owned by a session that never opened.
+      const token = yield* establish(connection).pipe(
+        Effect.tapError(() => names.release(connection.name, connection.session).pipe(Effect.ignore))
+      )
       return {
         welcome: yield* welcome(connection, token, false),
         problems,

@@ -24,3 +24,4 @@ export {
   type ChatEvent,
   type ConnectionEvent
 } from "./ChatClient.js"
+export * as RedisBackend from "./redis/RedisBackend.js"
