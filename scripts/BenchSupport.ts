@@ -5,6 +5,7 @@
  * rely on are repeated here.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { appendFileSync } from "node:fs"
 import { readdirSync, readFileSync } from "node:fs"
 import * as net from "node:net"
 import { dirname, resolve } from "node:path"
@@ -121,6 +122,13 @@ export const startNodeServer = (
     }, options.timeoutMs ?? 15000)
     child.stdout!.setEncoding("utf8")
     child.stderr!.setEncoding("utf8")
+    // BENCH_SERVER_LOG=FILE keeps everything the servers print (e.g. with BENCH_SERVER_NODE_ARGS=--trace-gc)
+    const log = process.env.BENCH_SERVER_LOG
+    if (log !== undefined && log !== "") {
+      for (const stream of [child.stdout!, child.stderr!]) {
+        stream.on("data", (chunk: string) => appendFileSync(log, `[${label}] ${chunk}`))
+      }
+    }
     child.stdout!.on("data", (chunk: string) => {
       stdoutRest += chunk
       let nl: number
