@@ -8,6 +8,7 @@ import type * as Net from "node:net"
 import type { WebSocket } from "ws"
 import { plainLine } from "./PlainText.js"
 import { CloseCode } from "./Protocol.js"
+import type * as Heartbeat from "./Heartbeat.js"
 import type * as Protocol from "./Protocol.js"
 import { textFrame } from "./WireFrame.js"
 
@@ -21,7 +22,7 @@ export interface OutboundLimits {
 
 let nextId = 0
 
-export class Connection {
+export class Connection implements Heartbeat.Peer {
   readonly id = nextId++
   session = ""
   name = ""
@@ -33,6 +34,8 @@ export class Connection {
   closedBy: number | undefined
   /** Set when another connection took the session over: this one's end must not touch the session. */
   takenOver = false
+  /** The peer answered (pong or any frame) since the last heartbeat. */
+  answered = true
   private readonly renames: Array<string> = []
   private waiting = 0
   private cut = false
@@ -100,6 +103,14 @@ export class Connection {
     const timer = setTimeout(() => this.ws.terminate(), this.limits.closeGraceMs)
     timer.unref()
     this.ws.once("close", () => clearTimeout(timer))
+  }
+
+  ping(): void {
+    if (this.ws.readyState === 1) this.ws.ping()
+  }
+
+  terminate(): void {
+    this.ws.terminate()
   }
 
   /** A `renamed` event reaches a connection once even when it shares several rooms with the renamed user. */

@@ -1,6 +1,8 @@
 /**
  * Dead-peer detection: ping every `interval`; a peer that has not answered the previous ping by the next one is
  * dead. Runs on Effect's clock, so `TestClock` drives it in tests; the transport supplies `ping` and reports pongs.
+ * `make` watches one peer (the client's server); `sweep` watches many with one fiber (the server's connections), so
+ * a server does not keep a sleeping fiber and a timer per socket.
  */
 import { Duration, Effect, Schedule } from "effect"
 
@@ -33,3 +35,23 @@ export const make = (options: {
     )
   }
 }
+
+/** A peer watched by `sweep`: the transport sets `answered` on every pong or frame. */
+export interface Peer {
+  answered: boolean
+  readonly ping: () => void
+  readonly terminate: () => void
+}
+
+/** Every `interval`: terminates the peers that have not answered since the last sweep and pings the others. */
+export const sweep = (peers: () => Iterable<Peer>, interval: Duration.Duration): Effect.Effect<never> =>
+  Effect.sync(() => {
+    for (const peer of peers()) {
+      if (!peer.answered) {
+        peer.terminate()
+      } else {
+        peer.answered = false
+        peer.ping()
+      }
+    }
+  }).pipe(Effect.delay(interval), Effect.forever)

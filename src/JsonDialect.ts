@@ -3,7 +3,6 @@
  * or with their own frame (`members`, `history`, `pong`). Frames are decoded here, once; what follows sees types.
  */
 import { Effect, Either } from "effect"
-import type { IncomingMessage } from "node:http"
 import { Chat, ChatError } from "./Chat.js"
 import type { Connection } from "./Connection.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -11,7 +10,7 @@ import { type ClientFrame, CloseCode, decodeClientFrame } from "./Protocol.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { type Mailbox, securityLog } from "./SocketActor.js"
 
-export const run = (connection: Connection, mailbox: Mailbox, _request: IncomingMessage) =>
+export const run = (connection: Connection, mailbox: Mailbox) =>
   Effect.gen(function*() {
     const chat = yield* Chat
     const config = yield* ServerConfig

@@ -3,7 +3,6 @@
  * one room at a time (`lobby` first); `/join` moves them.
  */
 import { Effect } from "effect"
-import type { IncomingMessage } from "node:http"
 import { Chat, type ChatError } from "./Chat.js"
 import type { Connection } from "./Connection.js"
 import { CloseCode } from "./Protocol.js"
@@ -13,11 +12,11 @@ import { type Mailbox, securityLog } from "./SocketActor.js"
 
 const HELP = "Commands: /nick NAME, /join ROOM, /who, /msg NAME TEXT, /help, /quit. Anything else is said in your room."
 
-export const run = (connection: Connection, mailbox: Mailbox, request: IncomingMessage) =>
+export const run = (connection: Connection, mailbox: Mailbox, requestUrl: string) =>
   Effect.gen(function*() {
     const chat = yield* Chat
     const config = yield* ServerConfig
-    const requested = new URL(request.url ?? "/", "http://localhost").searchParams.get("name") ?? undefined
+    const requested = new URL(requestUrl, "http://localhost").searchParams.get("name") ?? undefined
     const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"] }).pipe(Effect.either)
     if (opened._tag === "Left") {
       connection.sendText("The server cannot take you right now; try again later.")

@@ -4,13 +4,11 @@
  * full, so a flood pushes back on its sender instead of growing memory), runs the heartbeat, and on any end —
  * clean close, abrupt drop, error — leaves the rooms, holds or ends the session, and unregisters, in finalizers.
  */
-import { Cause, Deferred, Duration, Effect, Exit, Option, Queue, Runtime } from "effect"
-import type { IncomingMessage } from "node:http"
+import { Cause, Deferred, Duration, Effect, Exit, Option, Queue } from "effect"
 import type { WebSocket } from "ws"
 import { Chat } from "./Chat.js"
 import { Connection, type Dialect } from "./Connection.js"
 import { ConnectionRegistry } from "./ConnectionRegistry.js"
-import * as Heartbeat from "./Heartbeat.js"
 import * as JsonDialect from "./JsonDialect.js"
 import * as PlainDialect from "./PlainDialect.js"
 import { CloseCode } from "./Protocol.js"
@@ -25,40 +23,45 @@ export interface Mailbox {
   readonly take: Effect.Effect<string>
 }
 
-export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =>
+/**
+ * Runs one accepted socket to its end. `log` runs security log lines from `ws` callbacks on the server's runtime;
+ * only the request's path and address are kept, not the request.
+ */
+export const run = (
+  ws: WebSocket,
+  request: { readonly url: string; readonly ip: string },
+  dialect: Dialect,
+  log: (line: Effect.Effect<void>) => void
+) =>
   Effect.gen(function*() {
     const config = yield* ServerConfig
     const registry = yield* ConnectionRegistry
     const chat = yield* Chat
-    const connection = new Connection(ws, dialect, clientIp(request), {
+    const connection = new Connection(ws, dialect, request.ip, {
       maxBufferedBytes: config.maxBufferedBytes,
       maxQueuedMessages: config.maxQueuedMessages,
       closeGraceMs: Duration.toMillis(config.closeGrace)
     })
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const closed = yield* Deferred.make<number>()
     const inbox = yield* Queue.unbounded<string>()
-    const heartbeat = Heartbeat.make({
-      interval: config.pingInterval,
-      ping: Effect.sync(() => ws.ping()),
-      onDead: Effect.sync(() => ws.terminate())
-    })
 
     ws.on("message", (data, isBinary) => {
-      heartbeat.alive()
+      connection.answered = true
       if (isBinary) {
-        runFork(securityLog("binary frame", connection))
+        log(securityLog("binary frame", connection))
         return connection.close(CloseCode.unsupportedData, "binary frames are not supported")
       }
       inbox.unsafeOffer(data.toString())
       if (Option.getOrElse(inbox.unsafeSize(), () => 0) >= MAILBOX_HIGH) ws.pause()
     })
-    ws.on("pong", heartbeat.alive)
+    ws.on("pong", () => {
+      connection.answered = true
+    })
     ws.on("error", (error: Error & { code?: string }) => {
       // `ws` closes the socket itself after a protocol violation (oversized frame 1009, invalid UTF-8 1007, ...);
       // such a close ends the session like the server's own policy closes.
       connection.closedBy ??= error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? CloseCode.tooLarge : CloseCode.policy
-      runFork(securityLog(`protocol error ${error.code ?? "unknown"}`, connection))
+      log(securityLog(`protocol error ${error.code ?? "unknown"}`, connection))
     })
     ws.on("close", (code) => Deferred.unsafeDone(closed, Exit.succeed(code)))
 
@@ -85,8 +88,8 @@ export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =
     )
 
     const session = dialect === "json"
-      ? JsonDialect.run(connection, mailbox, request)
-      : PlainDialect.run(connection, mailbox, request)
+      ? JsonDialect.run(connection, mailbox)
+      : PlainDialect.run(connection, mailbox, request.url)
     yield* Effect.forkScoped(session.pipe(
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("session failed", cause).pipe(
@@ -94,7 +97,6 @@ export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =
         )
       )
     ))
-    yield* Effect.forkScoped(heartbeat.run)
     yield* Deferred.await(closed)
   }).pipe(
     Effect.scoped,
@@ -108,5 +110,3 @@ export const run = (ws: WebSocket, request: IncomingMessage, dialect: Dialect) =
 /** Security-relevant events name the connection and address, never message bodies or tokens. */
 export const securityLog = (event: string, connection: Connection) =>
   Effect.logWarning(event).pipe(Effect.annotateLogs({ connection: connection.id, ip: connection.ip }))
-
-const clientIp = (request: IncomingMessage): string => request.socket.remoteAddress ?? "unknown"

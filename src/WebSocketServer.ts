@@ -13,6 +13,7 @@ import type { Chat } from "./Chat.js"
 import { ConnectionRegistry } from "./ConnectionRegistry.js"
 import { CloseCode, SUBPROTOCOL } from "./Protocol.js"
 import { ServerConfig } from "./ServerConfig.js"
+import * as Heartbeat from "./Heartbeat.js"
 import * as SocketActor from "./SocketActor.js"
 
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -22,6 +23,10 @@ export const make = Effect.gen(function*() {
   const registry = yield* ConnectionRegistry
   const runFork = yield* FiberSet.makeRuntime<ServerConfig | ConnectionRegistry | Chat>()
   let accepting = true
+  const log = (line: Effect.Effect<void>) => void runFork(line)
+
+  // One heartbeat fiber for all connections, not a sleeping fiber per socket.
+  yield* Effect.forkScoped(Heartbeat.sweep(registry.all, config.pingInterval))
 
   const wss = new WsServer({
     noServer: true,
@@ -72,7 +77,7 @@ export const make = Effect.gen(function*() {
         return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
       }
       const dialect = ws.protocol === SUBPROTOCOL ? "json" : "plain"
-      runFork(SocketActor.run(ws, request, dialect))
+      runFork(SocketActor.run(ws, { url: request.url ?? "/", ip }, dialect, log))
     })
   }
 
