@@ -4,18 +4,7 @@ import { ChatServer } from "../src/ChatServer.js"
 import * as ChatHttpServer from "../src/ChatHttpServer.js"
 import * as TestServer from "./support/TestServer.js"
 
-const withServer = (overrides: Parameters<typeof TestServer.layer>[0] = {}) =>
-  <A, E>(self: Effect.Effect<A, E, Scope.Scope | ChatHttpServer.ServerAddress | ChatServer>) =>
-    self.pipe(Effect.scoped, Effect.provide(TestServer.layer(overrides)))
-
-const waitUntil = (condition: () => boolean, timeoutMs = 5000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!condition()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached"))
-      yield* Effect.sleep(Duration.millis(10))
-    }
-  })
+const { serve: withServer, waitUntil } = TestServer
 
 describe("plain dialect", () => {
   it.live("greets with the number of users, counting the newcomer", () =>

@@ -6,17 +6,7 @@ import * as ChatHttpServer from "../src/ChatHttpServer.js"
 import { ChatServer } from "../src/ChatServer.js"
 import * as TestServer from "./support/TestServer.js"
 
-const serve = (overrides: Parameters<typeof TestServer.layer>[0] = {}) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  self.pipe(Effect.scoped, Effect.provide(TestServer.layer(overrides)))
-
-const waitUntil = (condition: () => boolean, timeoutMs = 5000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!condition()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached"))
-      yield* Effect.sleep(Duration.millis(10))
-    }
-  })
+const { serve, waitUntil } = TestServer
 
 /** The HTTP status of a refused upgrade, or "open" when the WebSocket opened. */
 const handshake = (url: string, options: WebSocket.ClientOptions = {}) =>

@@ -2,10 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as TestServer from "./support/TestServer.js"
 
-const serve = (overrides: Parameters<typeof TestServer.layer>[0] = {}) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  self.pipe(Effect.scoped, Effect.provide(TestServer.layer(overrides)))
+const { serve } = TestServer
 
-const fast = { rateLimit: { perSecond: 100_000, burst: 100_000, strikesBeforeClose: 10 } }
+const fast = TestServer.noRateLimit
 
 const lastId = (client: TestServer.TestClient, room: string) =>
   Math.max(0, ...client.received.flatMap((f) =>

@@ -3,10 +3,9 @@ import { Duration, Effect, Schedule } from "effect"
 import * as ChatHttpServer from "../src/ChatHttpServer.js"
 import * as TestServer from "./support/TestServer.js"
 
-const serve = (overrides: Parameters<typeof TestServer.layer>[0] = {}) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  self.pipe(Effect.scoped, Effect.provide(TestServer.layer(overrides)))
+const { serve } = TestServer
 
-const fast = { rateLimit: { perSecond: 100_000, burst: 100_000, strikesBeforeClose: 10 } }
+const fast = TestServer.noRateLimit
 
 const health = Effect.flatMap(ChatHttpServer.ServerAddress, (address) =>
   Effect.promise(() => fetch(`http://127.0.0.1:${address.port}/healthz`).then((r) => r.json())))

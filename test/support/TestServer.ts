@@ -1,7 +1,7 @@
 /**
  * A real chat server on 127.0.0.1, port 0, for end-to-end tests, and WebSocket clients that speak to it.
  */
-import { Effect, Layer, Scope } from "effect"
+import { Duration, Effect, Layer, Scope } from "effect"
 import WebSocket from "ws"
 import * as ChatHttpServer from "../../src/ChatHttpServer.js"
 import { ChatServer } from "../../src/ChatServer.js"
@@ -14,6 +14,23 @@ export const layer = (overrides: Partial<ServerSettings> = {}) =>
     Layer.provideMerge(ChatServer.layerMemory),
     Layer.provide(ServerConfig.layer({ port: 0, host: "127.0.0.1", ...overrides }))
   )
+
+/** Runs a test against its own server; clients opened in it are closed before the server shuts down. */
+export const serve = (overrides: Partial<ServerSettings> = {}) =>
+<A, E, R>(self: Effect.Effect<A, E, R>) => self.pipe(Effect.scoped, Effect.provide(layer(overrides)))
+
+/** A rate limit no test reaches, for tests that send bursts. */
+export const noRateLimit = { rateLimit: { perSecond: 100_000, burst: 100_000, strikesBeforeClose: 10 } }
+
+/** Waits for `condition`, polling; dies after `timeoutMs`. */
+export const waitUntil = (condition: () => boolean, timeoutMs = 5000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!condition()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached"))
+      yield* Effect.sleep(Duration.millis(10))
+    }
+  })
 
 export const chatUrl = Effect.map(ChatHttpServer.ServerAddress, (address) => `ws://127.0.0.1:${address.port}/chat`)
 
