@@ -4,69 +4,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
 import * as Net from "node:net"
-import * as Path from "node:path"
 import { ChatClient, type ChatClientOptions, type ChatEvent, reconnectSchedule } from "../src/ChatClient.js"
 import type * as Protocol from "../src/Protocol.js"
-
-const ROOT = Path.resolve(import.meta.dirname, "..")
-const SERVER = Path.join(ROOT, "dist", "server.js")
+import * as ServerProcess from "./support/ServerProcess.js"
 
 // ---------------------------------------------------------------------------------------------------------------------
-// Helpers: a server process, a TCP proxy that can cut connections, clients with an event log
+// Helpers: a TCP proxy that can cut connections, clients with an event log (the server: support/ServerProcess)
 // ---------------------------------------------------------------------------------------------------------------------
-
-interface ServerProcess {
-  readonly port: number
-  readonly url: string
-  /** SIGKILL: the process dies without closing anything, as in a crash. */
-  readonly kill: Effect.Effect<void>
-}
-
-/** Starts `node dist/server.js` on `port` (0: any) and waits for its listening line; stopped with the scope. */
-const startServer = (port = 0, args: ReadonlyArray<string> = []) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly child: ChildProcess.ChildProcess; readonly port: number }, Error>((resume) => {
-      if (!Fs.existsSync(SERVER)) return resume(Effect.fail(new Error(`${SERVER} is missing: run npm run build`)))
-      const argv = [SERVER, "--port", String(port), "--host", "127.0.0.1", ...args]
-      const child = ChildProcess.spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] })
-      let output = ""
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL")
-        resume(Effect.fail(new Error(`the server did not start: ${output}`)))
-      }, 20_000)
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        const match = /effect-chat listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)
-        if (match === null) return
-        clearTimeout(timer)
-        child.stdout!.off("data", onData)
-        resume(Effect.succeed({ child, port: Number(match[1]) }))
-      }
-      child.stdout!.on("data", onData)
-      child.stderr!.on("data", (chunk: Buffer) => void (output += chunk.toString()))
-      child.on("exit", (code) => {
-        clearTimeout(timer)
-        resume(Effect.fail(new Error(`the server exited with ${code}: ${output}`)))
-      })
-    }),
-    ({ child }) => killProcess(child)
-  ).pipe(
-    Effect.map(({ child, port }): ServerProcess => ({
-      port,
-      url: `ws://127.0.0.1:${port}/chat`,
-      kill: killProcess(child, "SIGKILL")
-    }))
-  )
-
-const killProcess = (child: ChildProcess.ChildProcess, signal: NodeJS.Signals = "SIGTERM") =>
-  Effect.async<void>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-    child.once("exit", () => resume(Effect.void))
-    child.kill(signal)
-  })
 
 interface Proxy {
   readonly url: string
@@ -184,7 +129,7 @@ const texts = (messages: ReadonlyArray<Protocol.Message>, from?: string) =>
 describe("ChatClient", () => {
   it.scopedLive("send completes with the id from the ack, and the others receive the message", () =>
     Effect.gen(function*() {
-      const server = yield* startServer()
+      const server = yield* ServerProcess.start()
       const alice = yield* connect({ url: server.url, name: "alice" })
       const bob = yield* connect({ url: server.url, name: "bob" })
       const first = yield* alice.client.send("lobby", "hello bob")
@@ -205,7 +150,7 @@ describe("ChatClient", () => {
 
   it.scopedLive("join, who, nick, direct, history and a refused request", () =>
     Effect.gen(function*() {
-      const server = yield* startServer()
+      const server = yield* ServerProcess.start()
       const alice = yield* connect({ url: server.url, name: "alice" })
       const bob = yield* connect({ url: server.url, name: "bob", rooms: ["dev"] })
 
@@ -249,7 +194,7 @@ describe("ChatClient", () => {
 
   it.scopedLive("close ends the session with 1000: the events end with closed and the name is free again", () =>
     Effect.gen(function*() {
-      const server = yield* startServer()
+      const server = yield* ServerProcess.start()
       const bob = yield* connect({ url: server.url, name: "bob" })
       const alice = yield* Effect.scoped(Effect.gen(function*() {
         const alice = yield* connect({ url: server.url, name: "alice" })
@@ -268,7 +213,7 @@ describe("ChatClient", () => {
 
   it.scopedLive("lines sent while the server is down are delivered once after it restarts on the same port", () =>
     Effect.gen(function*() {
-      const first = yield* startServer()
+      const first = yield* ServerProcess.start()
       const alice = yield* connect({ url: first.url, name: "alice" })
       yield* alice.client.send("lobby", "before the crash")
       yield* alice.until("her first line", () => texts(alice.messages()).includes("before the crash"))
@@ -276,7 +221,7 @@ describe("ChatClient", () => {
       yield* alice.until("the disconnection", (events) => events.some((e) => e.type === "disconnected"))
 
       const acks = yield* Effect.forEach(["one", "two", "three"], (text) => alice.client.submit("lobby", text))
-      yield* startServer(first.port)
+      yield* ServerProcess.start({ port: first.port })
       const ids = yield* Effect.all(acks).pipe(Effect.timeout("20 seconds"))
 
       const reconnected = alice.events.find((e) => e.type === "connected" && e.reconnected)
@@ -300,7 +245,7 @@ describe("ChatClient", () => {
     Effect.gen(function*() {
       // Bob sends faster than the default rate limit allows; a join shows only 5 messages, so catching up on the
       // 20 or more missed takes the resume's `since`.
-      const server = yield* startServer(0, ["--rate", "1000", "--burst", "1000", "--join-history", "5"])
+      const server = yield* ServerProcess.start({ args: ["--rate", "1000", "--burst", "1000", "--join-history", "5"] })
       const proxy = yield* startProxy(server.port)
       const alice = yield* connect({ url: proxy.url, name: "alice" })
       const bob = yield* connect({ url: server.url, name: "bob" })
@@ -326,7 +271,7 @@ describe("ChatClient", () => {
 
   it.scopedLive("detects a server that stops answering by its heartbeat, reconnects and resumes", () =>
     Effect.gen(function*() {
-      const server = yield* startServer(0)
+      const server = yield* ServerProcess.start()
       const proxy = yield* startProxy(server.port)
       const alice = yield* connect({ url: proxy.url, name: "alice", heartbeat: "200 millis" })
       yield* proxy.freeze
@@ -338,7 +283,7 @@ describe("ChatClient", () => {
 
   it.scopedLive("a session too old to resume starts afresh in the same rooms and shows no message twice", () =>
     Effect.gen(function*() {
-      const server = yield* startServer(0, ["--resume-window", "0.3"])
+      const server = yield* ServerProcess.start({ args: ["--resume-window", "0.3"] })
       const proxy = yield* startProxy(server.port)
       const alice = yield* connect({ url: proxy.url, name: "alice", rooms: ["lobby", "dev"] })
       const bob = yield* connect({ url: server.url, name: "bob", rooms: ["lobby", "dev"] })
@@ -365,7 +310,7 @@ describe("ChatClient", () => {
 
   it.scopedLive("a send whose ack was lost is sent again with the same ref and appears once", () =>
     Effect.gen(function*() {
-      const server = yield* startServer()
+      const server = yield* ServerProcess.start()
       const proxy = yield* startProxy(server.port)
       const alice = yield* connect({ url: proxy.url, name: "alice" })
       const bob = yield* connect({ url: server.url, name: "bob" })

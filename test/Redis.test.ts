@@ -6,9 +6,6 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Option } from "effect"
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
-import * as Path from "node:path"
 import { createClient } from "redis"
 import * as ChatHttpServer from "../src/ChatHttpServer.js"
 import { type HistoryPage, Hub } from "../src/Hub.js"
@@ -19,6 +16,7 @@ import { DEFAULT_PREFIX, makeKeys } from "../src/redis/RedisKeys.js"
 import { ServerConfig, type ServerSettings } from "../src/ServerConfig.js"
 import { Sessions } from "../src/Sessions.js"
 import * as RedisServer from "./support/RedisServer.js"
+import * as ServerProcess from "./support/ServerProcess.js"
 import * as TestServer from "./support/TestServer.js"
 
 type Address = typeof ChatHttpServer.ServerAddress.Service
@@ -67,49 +65,11 @@ const waitUntil = <E, R>(condition: Effect.Effect<boolean, E, R>, timeoutMs: num
 const readyz = (node: Address) =>
   Effect.promise(() => fetch(`${node.url}/readyz`).then((response) => response.status, () => 0))
 
-const SERVER = Path.resolve(import.meta.dirname, "..", "dist", "server.js")
-
-/** `node dist/server.js --redis URL` on a free port, for a node that must really crash; killed with the scope. */
+/** `node dist/server.js --redis URL` on a free port, for a node that must really crash; stopped with the scope. */
 const startChild = (url: string) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly child: ChildProcess.ChildProcess; readonly address: Address }, Error>((resume) => {
-      if (!Fs.existsSync(SERVER)) return resume(Effect.fail(new Error(`${SERVER} is missing: run npm run build`)))
-      const child = ChildProcess.spawn(
-        process.execPath,
-        [SERVER, "--port", "0", "--host", "127.0.0.1", "--redis", url],
-        { stdio: ["ignore", "pipe", "pipe"] }
-      )
-      let output = ""
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL")
-        resume(Effect.fail(new Error(`the server did not start: ${output}`)))
-      }, 20_000)
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        const match = /effect-chat listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)
-        if (match === null) return
-        clearTimeout(timer)
-        child.stdout!.off("data", onData)
-        child.stdout!.resume()
-        const port = Number(match[1])
-        resume(Effect.succeed({ child, address: { host: "127.0.0.1", port, url: `http://127.0.0.1:${port}` } }))
-      }
-      child.stdout!.on("data", onData)
-      child.stderr!.on("data", (chunk: Buffer) => void (output += chunk.toString()))
-      child.once("exit", (code) => {
-        clearTimeout(timer)
-        resume(Effect.fail(new Error(`the server exited with ${code}: ${output}`)))
-      })
-    }),
-    ({ child }) => kill(child)
+  ServerProcess.start({ args: ["--redis", url] }).pipe(
+    Effect.map((server) => ({ server, address: { host: "127.0.0.1", port: server.port, url: server.httpUrl } }))
   )
-
-const kill = (child: ChildProcess.ChildProcess) =>
-  Effect.async<void>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-    child.once("exit", () => resume(Effect.void))
-    child.kill("SIGKILL")
-  })
 
 const healthUsers = (node: Address) =>
   Effect.promise(() => fetch(`${node.url}/healthz`).then((response) => response.json() as Promise<{ users: number }>))
@@ -336,7 +296,7 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           for (let i = 1; i <= 3; i++) onA.send({ type: "send", room, text: `m${i}` })
           for (let i = 1; i <= 3; i++) expect(yield* xavierOnC.nextOf("message")).toMatchObject({ id: i })
 
-          yield* kill(c.child)
+          yield* c.server.kill
           yield* xavierOnC.waitClosed()
           onA.send({ type: "send", room, text: "m4" })
           onA.send({ type: "send", room, text: "m5", ref: "m5" })

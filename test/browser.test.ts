@@ -7,12 +7,13 @@
  * without it the suite is skipped (its name says why), except on CI, where it must run.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
+import { Effect, Exit, Scope } from "effect"
 import { existsSync, mkdirSync } from "node:fs"
 import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
 import WebSocket from "ws"
+import * as ServerProcess from "./support/ServerProcess.js"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
@@ -28,60 +29,17 @@ const TEST_TIMEOUT = 90_000
 // Server processes
 // ---------------------------------------------------------------------------------------------------------------------
 
-interface ServerProcess {
+interface RunningServer {
   readonly port: number
+  /** SIGTERM and wait for the exit; does nothing once stopped. */
   readonly stop: () => Promise<void>
 }
 
-const startServerOnce = (port: number, extra: ReadonlyArray<string>): Promise<ServerProcess> =>
-  new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ["dist/server.js", "--port", String(port), "--host", "127.0.0.1", ...extra],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
-    )
-    let stdout = ""
-    let stderr = ""
-    const exited = new Promise<void>((done) => child.once("exit", () => done()))
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`server did not report listening within 15 s\n${stdout}\n${stderr}`))
-    }, 15_000)
-    child.stderr!.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    child.stdout!.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const match = /effect-chat listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)
-      if (match === null) return
-      clearTimeout(timer)
-      resolve({
-        port: Number(match[1]),
-        stop: async () => {
-          if (child.exitCode !== null || child.signalCode !== null) return
-          child.kill("SIGTERM")
-          const killer = setTimeout(() => child.kill("SIGKILL"), 5_000)
-          await exited
-          clearTimeout(killer)
-        }
-      })
-    })
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      reject(new Error(`server exited with ${code} before listening\n${stdout}\n${stderr}`))
-    })
-  })
-
-/** Starts a server; on a fixed port (a restart), retries while the old process's port is still being released. */
-const startServer = async (options: { readonly port?: number; readonly args?: ReadonlyArray<string> } = {}) => {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await startServerOnce(options.port ?? 0, options.args ?? [])
-    } catch (error) {
-      if (options.port === undefined || attempt >= 20) throw error
-      await new Promise((done) => setTimeout(done, 250))
-    }
-  }
+/** The shared scoped helper, in a scope of its own that `stop` closes: these tests live in promises and hooks. */
+const startServer = async (options: ServerProcess.StartOptions = {}): Promise<RunningServer> => {
+  const scope = Effect.runSync(Scope.make())
+  const server = await Effect.runPromise(ServerProcess.start(options).pipe(Scope.extend(scope)))
+  return { port: server.port, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -279,7 +237,7 @@ const suiteName = hasChromium
   : `browser client (SKIPPED: no Chromium at ${chromiumPath}; install chromium or set CHROMIUM_PATH)`
 
 suite(suiteName, () => {
-  let server: ServerProcess
+  let server: RunningServer
 
   beforeAll(async () => {
     for (const file of ["dist/server.js", "dist/web/app.js"]) {

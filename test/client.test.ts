@@ -12,9 +12,9 @@ import * as Path from "node:path"
 import { ChatClient, type ChatEvent } from "../src/ChatClient.js"
 import { ClientCommand, parse } from "../src/ClientCommand.js"
 import * as TerminalFormat from "../src/TerminalFormat.js"
+import * as ServerProcess from "./support/ServerProcess.js"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
-const SERVER = Path.join(ROOT, "dist", "server.js")
 const CLIENT = Path.join(ROOT, "dist", "client.js")
 const GOODBYE = "Connection closed. Goodbye!"
 
@@ -76,15 +76,6 @@ const spawn = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
     }),
     ({ child }) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
   )
-
-/** The server binary on a free port, with its `ws://` URL. */
-const startServer = Effect.gen(function*() {
-  const server = yield* spawn([SERVER, "--port", "0", "--host", "127.0.0.1"])
-  const listening = () => /listening on/.test(server.stdout())
-  yield* waitFor(() => `the server to listen: ${server.stdout()} ${server.stderr()}`, listening, 20_000)
-  const port = /127\.0\.0\.1:(\d+)/.exec(server.stdout())![1]
-  return `ws://127.0.0.1:${port}/chat`
-})
 
 /** A library client whose events are recorded, to talk to the terminal client under test. */
 const peer = (url: string, name: string, rooms?: ReadonlyArray<string>) =>
@@ -196,7 +187,7 @@ describe("TerminalFormat", () => {
 describe("dist/client.js through pipes", () => {
   it.scopedLive("two clients chat; the piped one sends every line, then closes and says goodbye", () =>
     Effect.gen(function*() {
-      const url = yield* startServer
+      const { url } = yield* ServerProcess.start()
       const bob = yield* spawn([CLIENT, "--url", url, "--name", "bob"])
       const greeting = "You are connected as bob! There is 1 user here."
       yield* waitFor(() => `bob to connect: ${bob.stdout()}`, () => bob.lines().includes(greeting))
@@ -222,7 +213,7 @@ describe("dist/client.js through pipes", () => {
 
   it.scopedLive("every piped line is acknowledged before the client exits, beyond the server's rate limit", () =>
     Effect.gen(function*() {
-      const url = yield* startServer
+      const { url } = yield* ServerProcess.start()
       const lines = Array.from({ length: 60 }, (_, i) => `line ${i + 1}`)
       const sender = yield* spawn([CLIENT, "--url", url, "--name", "sender", "--room", "dev"])
       sender.child.stdin!.end(lines.join("\n") + "\n")
@@ -286,7 +277,7 @@ const tmuxSession = (command: ReadonlyArray<string>) =>
 describe.skipIf(!Fs.existsSync(TMUX))("dist/client.js in a terminal", () => {
   it.scopedLive("incoming messages print above the prompt and never garble the line being typed", () =>
     Effect.gen(function*() {
-      const url = yield* startServer
+      const { url } = yield* ServerProcess.start()
       const term = yield* tmuxSession([process.execPath, CLIENT, "--url", url, "--name", "tina"])
       const lastRow = () => term.screen().filter((row) => row !== "").at(-1) ?? ""
       yield* waitFor(() => `the prompt: ${term.screen().join("\n")}`, () => lastRow() === "lobby>")
