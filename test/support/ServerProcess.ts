@@ -24,6 +24,8 @@ export interface ServerProcess {
   readonly kill: Effect.Effect<void>
   /** SIGTERM, as an operator would, and waits for the exit (SIGKILL if it takes more than 5 s). */
   readonly stop: Effect.Effect<void>
+  /** Waits for the process to end: its exit code, or null when a signal ended it. */
+  readonly exited: Effect.Effect<number | null>
 }
 
 export interface StartOptions {
@@ -62,7 +64,11 @@ export const start = (options: StartOptions = {}): Effect.Effect<ServerProcess, 
       httpUrl: `http://127.0.0.1:${port}`,
       pid: child.pid!,
       kill: killProcess(child, "SIGKILL"),
-      stop: stopProcess(child)
+      stop: stopProcess(child),
+      exited: Effect.async<number | null>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
+        child.once("exit", (code) => resume(Effect.succeed(code)))
+      })
     }))
   )
 }
