@@ -64,12 +64,12 @@ export const installCleanup = (): void => {
     })
   }
   process.on("uncaughtException", (error) => {
-    process.stderr.write(`uncaught: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+    process.stderr.write(`uncaught: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
     killAll("SIGKILL")
     process.exit(1)
   })
   process.on("unhandledRejection", (error) => {
-    const text = error instanceof Error ? error.stack ?? error.message : String(error)
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error)
     process.stderr.write(`unhandled rejection: ${text}\n`)
     killAll("SIGKILL")
     process.exit(1)

@@ -392,11 +392,15 @@ interface RunResult {
 const effectServerArgs = (config: Config): Array<string> => [
   ...(config.defaultServerArgs
     ? [
-      "--rate", "1000000",
-      "--burst", "1000000",
-      "--max-connections", String(Math.max(10000, config.clients + 100)),
-      "--max-connections-per-ip", String(Math.max(1000, config.clients + 100))
-    ]
+        "--rate",
+        "1000000",
+        "--burst",
+        "1000000",
+        "--max-connections",
+        String(Math.max(10000, config.clients + 100)),
+        "--max-connections-per-ip",
+        String(Math.max(1000, config.clients + 100))
+      ]
     : []),
   ...config.serverArgs
 ]
@@ -439,13 +443,15 @@ const runTarget = async (
       const args = ["--port", "0", "--host", "127.0.0.1"]
       if (target === "effect" && nodes > 1 && redis !== undefined) args.push("--redis", redis.url)
       if (target === "effect") args.push(...effectServerArgs(config))
-      servers.push(await startNodeServer(
-        nodes > 1 ? `${target}#${n}` : target,
-        target === "effect" ? serverEntry : rawServerEntry,
-        args,
-        // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load
-        { nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "") }
-      ))
+      servers.push(
+        await startNodeServer(
+          nodes > 1 ? `${target}#${n}` : target,
+          target === "effect" ? serverEntry : rawServerEntry,
+          args,
+          // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load
+          { nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "") }
+        )
+      )
     }
     const where = servers.map((s) => `pid ${s.pid} port ${s.port}`).join(", ")
     log(`${target}: ${where}; connecting ${config.clients} clients`)
@@ -486,9 +492,8 @@ const runTarget = async (
     const idleStart = sumCpu(servers)
     await sleep(IDLE_SAMPLE_MS)
     const idleEnd = sumCpu(servers)
-    const idleCpuPct = idleStart !== undefined && idleEnd !== undefined
-      ? ((idleEnd - idleStart) / IDLE_SAMPLE_MS) * 100
-      : undefined
+    const idleCpuPct =
+      idleStart !== undefined && idleEnd !== undefined ? ((idleEnd - idleStart) / IDLE_SAMPLE_MS) * 100 : undefined
     const steps: Array<StepResult> = []
     let maxSustainedRate: number | undefined
     let maxSustainedDeliveriesPerSec: number | undefined
@@ -656,13 +661,13 @@ const runStep = async (
     maxMs: max!,
     serverCpuMs,
     redisCpuMs,
-    cpuUsPerDelivery: serverCpuMs !== undefined && meter.delivered > 0
-      ? (serverCpuMs * 1000) / meter.delivered
-      : undefined,
+    cpuUsPerDelivery:
+      serverCpuMs !== undefined && meter.delivered > 0 ? (serverCpuMs * 1000) / meter.delivered : undefined,
     loadGenCpuMs,
-    otherCpuMs: busyStart !== undefined && busyEnd !== undefined && serverCpuMs !== undefined
-      ? Math.max(0, busyEnd - busyStart - serverCpuMs - loadGenCpuMs - (redisCpuMs ?? 0))
-      : undefined,
+    otherCpuMs:
+      busyStart !== undefined && busyEnd !== undefined && serverCpuMs !== undefined
+        ? Math.max(0, busyEnd - busyStart - serverCpuMs - loadGenCpuMs - (redisCpuMs ?? 0))
+        : undefined,
     otherTop: topOtherProcesses(
       processesStart,
       processesEnd,
@@ -678,7 +683,11 @@ const runStep = async (
 // ---------------------------------------------------------------------------------------------------------------------
 
 const describeMap = (map: Record<string, number>): string =>
-  Object.keys(map).length === 0 ? "none" : Object.entries(map).map(([k, v]) => `${k}×${v}`).join(" ")
+  Object.keys(map).length === 0
+    ? "none"
+    : Object.entries(map)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(" ")
 
 const ratio = (a: number | undefined, b: number | undefined): number | undefined =>
   a === undefined || b === undefined || b === 0 || Number.isNaN(a) || Number.isNaN(b) ? undefined : a / b
@@ -719,72 +728,113 @@ const printTables = (config: Config, runs: ReadonlyArray<RunResult>, notes: Read
     return cells
   }
   if (!config.max) {
-    out.push(table([
-      header,
-      row("expected deliveries", (r) => last(r).expected, fmtInt, false),
-      row("delivered", (r) => last(r).delivered, fmtInt, false),
-      row("loss %", (r) => last(r).lossPct, (n) => fmt(n, 2), false),
-      row("deliveries/s", (r) => last(r).deliveriesPerSec, fmtInt),
-      row("p50 latency ms", (r) => last(r).p50Ms, (n) => fmt(n, 2)),
-      row("p99 latency ms", (r) => last(r).p99Ms, (n) => fmt(n, 2)),
-      row("max latency ms", (r) => last(r).maxMs, (n) => fmt(n, 2)),
-      row("server CPU ms", (r) => last(r).serverCpuMs, fmtInt),
-      row("CPU µs/delivery", (r) => last(r).cpuUsPerDelivery, (n) => fmt(n, 2)),
-      ...(runs.some((r) => last(r).redisCpuMs !== undefined)
-        ? [row("redis CPU ms", (r) => last(r).redisCpuMs, fmtInt, false)]
-        : []),
-      row("load-gen CPU ms", (r) => last(r).loadGenCpuMs, fmtInt, false),
-      row("other CPU ms (noise)", (r) => last(r).otherCpuMs, fmtInt, false),
-      row("order gaps / dups", (r) => r.ordering.gaps + r.ordering.firstIdGaps, fmtInt, false).map((c, i) =>
-        i > 0 && i <= runs.length ? `${c} / ${fmtInt(runs[i - 1]!.ordering.dups)}` : c
-      ),
-      row("wrong room", (r) => r.ordering.misrouted, fmtInt, false),
-      row("late (after grace)", (r) => last(r).late, fmtInt, false),
-      text("errors", (r) => describeMap(last(r).errors)),
-      text("closes", (r) => describeMap(last(r).closes)),
-      row("server idle CPU %", (r) => r.idleCpuPct, (n) => fmt(n, 1), false),
-      row("connect s", (r) => r.connectMs / 1000, (n) => fmt(n, 2), false),
-      text("server exit", (r) => r.serverExit.join(", "))
-    ]))
+    out.push(
+      table([
+        header,
+        row("expected deliveries", (r) => last(r).expected, fmtInt, false),
+        row("delivered", (r) => last(r).delivered, fmtInt, false),
+        row(
+          "loss %",
+          (r) => last(r).lossPct,
+          (n) => fmt(n, 2),
+          false
+        ),
+        row("deliveries/s", (r) => last(r).deliveriesPerSec, fmtInt),
+        row(
+          "p50 latency ms",
+          (r) => last(r).p50Ms,
+          (n) => fmt(n, 2)
+        ),
+        row(
+          "p99 latency ms",
+          (r) => last(r).p99Ms,
+          (n) => fmt(n, 2)
+        ),
+        row(
+          "max latency ms",
+          (r) => last(r).maxMs,
+          (n) => fmt(n, 2)
+        ),
+        row("server CPU ms", (r) => last(r).serverCpuMs, fmtInt),
+        row(
+          "CPU µs/delivery",
+          (r) => last(r).cpuUsPerDelivery,
+          (n) => fmt(n, 2)
+        ),
+        ...(runs.some((r) => last(r).redisCpuMs !== undefined)
+          ? [row("redis CPU ms", (r) => last(r).redisCpuMs, fmtInt, false)]
+          : []),
+        row("load-gen CPU ms", (r) => last(r).loadGenCpuMs, fmtInt, false),
+        row("other CPU ms (noise)", (r) => last(r).otherCpuMs, fmtInt, false),
+        row("order gaps / dups", (r) => r.ordering.gaps + r.ordering.firstIdGaps, fmtInt, false).map((c, i) =>
+          i > 0 && i <= runs.length ? `${c} / ${fmtInt(runs[i - 1]!.ordering.dups)}` : c
+        ),
+        row("wrong room", (r) => r.ordering.misrouted, fmtInt, false),
+        row("late (after grace)", (r) => last(r).late, fmtInt, false),
+        text("errors", (r) => describeMap(last(r).errors)),
+        text("closes", (r) => describeMap(last(r).closes)),
+        row(
+          "server idle CPU %",
+          (r) => r.idleCpuPct,
+          (n) => fmt(n, 1),
+          false
+        ),
+        row(
+          "connect s",
+          (r) => r.connectMs / 1000,
+          (n) => fmt(n, 2),
+          false
+        ),
+        text("server exit", (r) => r.serverExit.join(", "))
+      ])
+    )
   } else {
     for (const run of runs) {
       out.push(`\n${run.target}${run.nodes > 1 ? ` (${run.nodes} nodes)` : ""}:`)
-      out.push(table([
-        [
-          "msg/s",
-          "deliveries/s",
-          "loss %",
-          "p50 ms",
-          "p99 ms",
-          "max ms",
-          "CPU µs/deliv",
-          "load-gen CPU %",
-          "other CPU %",
-          "errors"
-        ],
-        ...run.steps.map((s) => [
-          fmt(s.rate, 1),
-          fmtInt(s.deliveriesPerSec),
-          fmt(s.lossPct, 2),
-          fmt(s.p50Ms, 2),
-          fmt(s.p99Ms, 2),
-          fmt(s.maxMs, 2),
-          fmt(s.cpuUsPerDelivery, 2),
-          fmtInt((s.loadGenCpuMs / s.measuredMs) * 100),
-          s.otherCpuMs === undefined ? "—" : fmtInt((s.otherCpuMs / s.measuredMs) * 100),
-          describeMap(s.errors)
+      out.push(
+        table([
+          [
+            "msg/s",
+            "deliveries/s",
+            "loss %",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "CPU µs/deliv",
+            "load-gen CPU %",
+            "other CPU %",
+            "errors"
+          ],
+          ...run.steps.map((s) => [
+            fmt(s.rate, 1),
+            fmtInt(s.deliveriesPerSec),
+            fmt(s.lossPct, 2),
+            fmt(s.p50Ms, 2),
+            fmt(s.p99Ms, 2),
+            fmt(s.maxMs, 2),
+            fmt(s.cpuUsPerDelivery, 2),
+            fmtInt((s.loadGenCpuMs / s.measuredMs) * 100),
+            s.otherCpuMs === undefined ? "—" : fmtInt((s.otherCpuMs / s.measuredMs) * 100),
+            describeMap(s.errors)
+          ])
         ])
-      ]))
+      )
     }
     out.push("")
-    out.push(table([
-      header,
-      row("max sustained msg/s", (r) => r.maxSustainedRate, (n) => fmt(n, 1)),
-      row("max deliveries/s", (r) => r.maxSustainedDeliveriesPerSec, fmtInt),
-      row("order gaps / dups", (r) => r.ordering.gaps + r.ordering.firstIdGaps, fmtInt, false).map((c, i) =>
-        i > 0 && i <= runs.length ? `${c} / ${fmtInt(runs[i - 1]!.ordering.dups)}` : c
-      )
-    ]))
+    out.push(
+      table([
+        header,
+        row(
+          "max sustained msg/s",
+          (r) => r.maxSustainedRate,
+          (n) => fmt(n, 1)
+        ),
+        row("max deliveries/s", (r) => r.maxSustainedDeliveriesPerSec, fmtInt),
+        row("order gaps / dups", (r) => r.ordering.gaps + r.ordering.firstIdGaps, fmtInt, false).map((c, i) =>
+          i > 0 && i <= runs.length ? `${c} / ${fmtInt(runs[i - 1]!.ordering.dups)}` : c
+        )
+      ])
+    )
   }
   process.stdout.write(out.join("\n") + "\n")
 }
@@ -896,8 +946,7 @@ const printRepetitions = (config: Config, runs: ReadonlyArray<RunResult>): void 
         "other CPU %"
       ],
       ...rows
-    ]) +
-      "\n\nmedian of the repetitions:\n"
+    ]) + "\n\nmedian of the repetitions:\n"
   )
 }
 
@@ -954,7 +1003,12 @@ const main = async (): Promise<number> => {
   } finally {
     await redis?.stop?.()
   }
-  const summary = config.targets.map((target) => combine(config, runs.filter((r) => r.target === target)))
+  const summary = config.targets.map((target) =>
+    combine(
+      config,
+      runs.filter((r) => r.target === target)
+    )
+  )
   for (const run of summary) {
     const step = run.steps[run.steps.length - 1]!
     const busyShare = step.otherCpuMs === undefined ? 0 : step.otherCpuMs / step.measuredMs
@@ -979,21 +1033,22 @@ const main = async (): Promise<number> => {
   const effect = summary.find((r) => r.target === "effect")
   const raw = summary.find((r) => r.target === "raw")
   const last = (run: RunResult | undefined) => run?.steps[run.steps.length - 1]
-  const ratios = effect !== undefined && raw !== undefined
-    ? config.max
-      ? {
-        maxSustainedRate: ratio(effect.maxSustainedRate, raw.maxSustainedRate),
-        maxDeliveriesPerSec: ratio(effect.maxSustainedDeliveriesPerSec, raw.maxSustainedDeliveriesPerSec)
-      }
-      : {
-        deliveriesPerSec: ratio(last(effect)!.deliveriesPerSec, last(raw)!.deliveriesPerSec),
-        p50: ratio(last(effect)!.p50Ms, last(raw)!.p50Ms),
-        p99: ratio(last(effect)!.p99Ms, last(raw)!.p99Ms),
-        max: ratio(last(effect)!.maxMs, last(raw)!.maxMs),
-        serverCpu: ratio(last(effect)!.serverCpuMs, last(raw)!.serverCpuMs),
-        cpuPerDelivery: ratio(last(effect)!.cpuUsPerDelivery, last(raw)!.cpuUsPerDelivery)
-      }
-    : undefined
+  const ratios =
+    effect !== undefined && raw !== undefined
+      ? config.max
+        ? {
+            maxSustainedRate: ratio(effect.maxSustainedRate, raw.maxSustainedRate),
+            maxDeliveriesPerSec: ratio(effect.maxSustainedDeliveriesPerSec, raw.maxSustainedDeliveriesPerSec)
+          }
+        : {
+            deliveriesPerSec: ratio(last(effect)!.deliveriesPerSec, last(raw)!.deliveriesPerSec),
+            p50: ratio(last(effect)!.p50Ms, last(raw)!.p50Ms),
+            p99: ratio(last(effect)!.p99Ms, last(raw)!.p99Ms),
+            max: ratio(last(effect)!.maxMs, last(raw)!.maxMs),
+            serverCpu: ratio(last(effect)!.serverCpuMs, last(raw)!.serverCpuMs),
+            cpuPerDelivery: ratio(last(effect)!.cpuUsPerDelivery, last(raw)!.cpuUsPerDelivery)
+          }
+      : undefined
   if (config.json) {
     const { json: _json, ...shown } = config
     process.stdout.write(
@@ -1004,9 +1059,10 @@ const main = async (): Promise<number> => {
     printTables(config, summary, notes)
   }
   // Reordering anywhere, or loss by the server under test at a fixed rate, is a failed benchmark, not a slow one.
-  const broken = runs.some((r) =>
-    r.ordering.gaps + r.ordering.dups + r.ordering.firstIdGaps + r.ordering.misrouted > 0 ||
-    (!config.max && r.target === "effect" && r.steps.some((s) => s.lossPct > 0))
+  const broken = runs.some(
+    (r) =>
+      r.ordering.gaps + r.ordering.dups + r.ordering.firstIdGaps + r.ordering.misrouted > 0 ||
+      (!config.max && r.target === "effect" && r.steps.some((s) => s.lossPct > 0))
   )
   return broken ? 2 : 0
 }

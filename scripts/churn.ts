@@ -165,12 +165,14 @@ const planCycle = (config: Config, random: () => number, cycle: number): Plan =>
 const runCycle = (wsBase: string, plan: Plan, timeoutMs: number): Promise<string | undefined> =>
   new Promise((resolve) => {
     const token = `churn ${plan.cycle} ${Math.random().toString(36).slice(2, 10)}`
-    const url = plan.dialect === "plain" && plan.name !== undefined
-      ? `${wsBase}/chat?name=${encodeURIComponent(plan.name)}`
-      : `${wsBase}/chat`
-    const ws = plan.dialect === "json"
-      ? new WebSocket(url, SUBPROTOCOL, { perMessageDeflate: false })
-      : new WebSocket(url, { perMessageDeflate: false })
+    const url =
+      plan.dialect === "plain" && plan.name !== undefined
+        ? `${wsBase}/chat?name=${encodeURIComponent(plan.name)}`
+        : `${wsBase}/chat`
+    const ws =
+      plan.dialect === "json"
+        ? new WebSocket(url, SUBPROTOCOL, { perMessageDeflate: false })
+        : new WebSocket(url, { perMessageDeflate: false })
     let phase = "open"
     let done = false
     const finish = (error: string | undefined) => {
@@ -280,11 +282,13 @@ const main = async (): Promise<number> => {
     wsBase = `${secure ? "wss" : "ws"}://${parsed.host}`
     httpBase = `${secure ? "https" : "http"}://${parsed.host}`
   } else {
-    server = await startNodeServer(
-      config.target,
-      config.target === "effect" ? serverEntry : rawServerEntry,
-      ["--port", "0", "--host", "127.0.0.1", ...(config.target === "effect" ? config.serverArgs : [])]
-    )
+    server = await startNodeServer(config.target, config.target === "effect" ? serverEntry : rawServerEntry, [
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      ...(config.target === "effect" ? config.serverArgs : [])
+    ])
     wsBase = `ws://127.0.0.1:${server.port}`
     httpBase = `http://127.0.0.1:${server.port}`
     log(`${config.target} server pid ${server.pid} on port ${server.port}`)
@@ -373,7 +377,10 @@ const main = async (): Promise<number> => {
     const peakConnections = Math.max(before.connections, ...samples.map((s) => s.health.connections))
     const atBaseline = (h: Health) =>
       h.connections === before.connections && h.users === before.users && h.rooms === before.rooms
-    const ok = settledAt.connections !== undefined && settledAt.users !== undefined && settledAt.rooms !== undefined &&
+    const ok =
+      settledAt.connections !== undefined &&
+      settledAt.users !== undefined &&
+      settledAt.rooms !== undefined &&
       (lingered === undefined || atBaseline(lingered))
     const result = {
       config: { ...config, json: undefined },
@@ -405,10 +412,12 @@ const main = async (): Promise<number> => {
           `(concurrency ${config.concurrency}), ${completed} ok, ${failed} failed` +
           (result.stoppedByDuration ? ` — stopped by --duration-max after ${result.cycles.run}/${plans.length}` : "")
       )
-      lines.push(table([
-        ["cycle kind", "ok", "failed"],
-        ...[...byKind.entries()].sort().map(([kind, c]) => [kind, fmtInt(c.ok), fmtInt(c.failed)])
-      ]))
+      lines.push(
+        table([
+          ["cycle kind", "ok", "failed"],
+          ...[...byKind.entries()].sort().map(([kind, c]) => [kind, fmtInt(c.ok), fmtInt(c.failed)])
+        ])
+      )
       if (errors.size > 0) {
         lines.push("errors:")
         for (const [error, count] of [...errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
@@ -421,28 +430,32 @@ const main = async (): Promise<number> => {
           : [key === "heapUsed" || key === "rss" ? fmtBytes(lingered[key]) : fmtInt(lingered[key] as number)]
       const settle = (key: "connections" | "users" | "rooms") =>
         settledAt[key] !== undefined ? `${fmt(settledAt[key]! / 1000, 1)} s` : `NOT within ${config.settleMs / 1000} s`
-      lines.push(table([
-        ["/healthz", "before", "peak", "after", "back to baseline"],
-        [
-          "connections",
-          fmtInt(before.connections),
-          fmtInt(peakConnections),
-          fmtInt(after.connections),
-          settle("connections"),
-          ...linger("connections")
-        ],
-        ["users", fmtInt(before.users), "", fmtInt(after.users), settle("users"), ...linger("users")],
-        ["rooms", fmtInt(before.rooms), "", fmtInt(after.rooms), settle("rooms"), ...linger("rooms")],
-        [
-          "heapUsed",
-          fmtBytes(before.heapUsed),
-          fmtBytes(peakHeap),
-          fmtBytes(after.heapUsed),
-          "",
-          ...linger("heapUsed")
-        ],
-        ["rss", fmtBytes(before.rss), fmtBytes(peakRss), fmtBytes(after.rss), "", ...linger("rss")]
-      ].map((row, i) => (i === 0 && lingered !== undefined ? [...row, `after +${config.lingerMs / 1000} s`] : row))))
+      lines.push(
+        table(
+          [
+            ["/healthz", "before", "peak", "after", "back to baseline"],
+            [
+              "connections",
+              fmtInt(before.connections),
+              fmtInt(peakConnections),
+              fmtInt(after.connections),
+              settle("connections"),
+              ...linger("connections")
+            ],
+            ["users", fmtInt(before.users), "", fmtInt(after.users), settle("users"), ...linger("users")],
+            ["rooms", fmtInt(before.rooms), "", fmtInt(after.rooms), settle("rooms"), ...linger("rooms")],
+            [
+              "heapUsed",
+              fmtBytes(before.heapUsed),
+              fmtBytes(peakHeap),
+              fmtBytes(after.heapUsed),
+              "",
+              ...linger("heapUsed")
+            ],
+            ["rss", fmtBytes(before.rss), fmtBytes(peakRss), fmtBytes(after.rss), "", ...linger("rss")]
+          ].map((row, i) => (i === 0 && lingered !== undefined ? [...row, `after +${config.lingerMs / 1000} s`] : row))
+        )
+      )
       lines.push(
         ok
           ? "result: the server returned to its baseline"

@@ -11,13 +11,13 @@ import { ChatClient, type ChatClientError, type ChatEvent } from "effect-chat"
 const url = process.argv[2] ?? "ws://localhost:8080/chat"
 const room = process.argv[3] ?? "lobby"
 
-const bot = Effect.gen(function*() {
+const bot = Effect.gen(function* () {
   const client = yield* ChatClient
   const counts = new Map<string, number>()
   const reply = (to: string, text: string) => Effect.asVoid(client.send(to, text))
 
   const onEvent = (event: ChatEvent): Effect.Effect<void, ChatClientError> =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { name } = yield* client.session
       switch (event.type) {
         case "message": {
@@ -25,7 +25,8 @@ const bot = Effect.gen(function*() {
           counts.set(event.room, seen)
           if (event.from === name) return
           if (event.text.trim() === "!time") return yield* reply(event.room, `It is ${new Date().toISOString()}.`)
-          if (event.text.trim() === "!count") return yield* reply(event.room, `${seen} messages in #${event.room} so far.`)
+          if (event.text.trim() === "!count")
+            return yield* reply(event.room, `${seen} messages in #${event.room} so far.`)
           return
         }
         case "joined":
@@ -42,6 +43,11 @@ const bot = Effect.gen(function*() {
 
 bot.pipe(
   Effect.provide(ChatClient.layer({ url, name: "bot", rooms: [room] })),
-  Effect.catchAll((error) => Effect.zipRight(Console.error(error.message), Effect.sync(() => void (process.exitCode = 1)))),
+  Effect.catchAll((error) =>
+    Effect.zipRight(
+      Console.error(error.message),
+      Effect.sync(() => void (process.exitCode = 1))
+    )
+  ),
   NodeRuntime.runMain
 )

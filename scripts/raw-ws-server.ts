@@ -180,14 +180,16 @@ const server = http.createServer((request, response) => {
   if (request.url === "/healthz") {
     const memory = process.memoryUsage()
     response.writeHead(200, { "content-type": "application/json" })
-    response.end(JSON.stringify({
-      status: "ok",
-      connections: wss.clients.size,
-      users: sessions,
-      rooms: rooms.size,
-      heapUsed: memory.heapUsed,
-      rss: memory.rss
-    }))
+    response.end(
+      JSON.stringify({
+        status: "ok",
+        connections: wss.clients.size,
+        users: sessions,
+        rooms: rooms.size,
+        heapUsed: memory.heapUsed,
+        rss: memory.rss
+      })
+    )
   } else {
     response.writeHead(404).end()
   }

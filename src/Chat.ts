@@ -72,7 +72,10 @@ export interface ChatService {
 }
 
 export class Chat extends Context.Tag("effect-chat/Chat")<Chat, ChatService>() {
-  static layer = Layer.scoped(Chat, Effect.suspend(() => make))
+  static layer = Layer.scoped(
+    Chat,
+    Effect.suspend(() => make)
+  )
 }
 
 /** Server close codes after which a session is kept for resume (PROTOCOL.md, "Which closes keep a session"). */
@@ -90,11 +93,11 @@ const REFS_KEPT = 256
 const refs = new WeakMap<Connection, Map<string, number>>()
 const refsOf = (connection: Connection) => {
   let map = refs.get(connection)
-  if (map === undefined) refs.set(connection, map = new Map())
+  if (map === undefined) refs.set(connection, (map = new Map()))
   return map
 }
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const config = yield* ServerConfig
   const hub = yield* Hub
   const presence = yield* Presence
@@ -119,10 +122,14 @@ const make = Effect.gen(function*() {
   yield* Effect.forkScoped(
     Effect.suspend(() => sessions.expire(Date.now())).pipe(
       Effect.flatMap((expired) =>
-        Effect.forEach(expired, (r) => {
-          heldRefs.delete(r.session)
-          return names.release(r.name, r.session)
-        }, { discard: true })
+        Effect.forEach(
+          expired,
+          (r) => {
+            heldRefs.delete(r.session)
+            return names.release(r.name, r.session)
+          },
+          { discard: true }
+        )
       ),
       Effect.ignoreLogged,
       Effect.repeat(Schedule.spaced(Duration.seconds(1)))
@@ -130,7 +137,7 @@ const make = Effect.gen(function*() {
   )
 
   const assignGuest = (session: string) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       while (true) {
         const name = `user${yield* names.nextGuest}`
         if (yield* names.claim({ name, session, node })) return name
@@ -145,19 +152,27 @@ const make = Effect.gen(function*() {
       return Effect.map(hub.bounds(room), ({ latest, oldest }) => after >= latest || oldest <= after + 1)
     }).pipe(Effect.map((all) => all.every(Boolean)))
 
-  const enter = (connection: Connection, entries: ReadonlyArray<{ room: string; since?: number | undefined }>, announce: boolean) =>
-    Effect.forEach(entries, ({ room, since }) =>
-      rooms.join(connection, room, { since, announce }).pipe(
-        Effect.catchAll((error) =>
-          Effect.sync(() => {
-            connection.rooms.delete(room)
-            connection.send({ type: "error", code: "invalid_room", message: `${room}: ${error.message}` })
-          })
-        )
-      ), { discard: true })
+  const enter = (
+    connection: Connection,
+    entries: ReadonlyArray<{ room: string; since?: number | undefined }>,
+    announce: boolean
+  ) =>
+    Effect.forEach(
+      entries,
+      ({ room, since }) =>
+        rooms.join(connection, room, { since, announce }).pipe(
+          Effect.catchAll((error) =>
+            Effect.sync(() => {
+              connection.rooms.delete(room)
+              connection.send({ type: "error", code: "invalid_room", message: `${room}: ${error.message}` })
+            })
+          )
+        ),
+      { discard: true }
+    )
 
   const establish = (connection: Connection) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* presence.online(connection.session, connection.name)
       const token = yield* sessions.issue(record(connection))
       connection.established = true
@@ -166,7 +181,7 @@ const make = Effect.gen(function*() {
     })
 
   const resume = (connection: Connection, request: OpenRequest) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (request.resume === undefined) return Option.none<Opened>()
       const found = yield* sessions.redeem(request.resume.token)
       if (Option.isNone(found)) return Option.none<Opened>()
@@ -217,7 +232,7 @@ const make = Effect.gen(function*() {
     }))
 
   const fresh = (connection: Connection, request: OpenRequest) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const problems: Array<ChatError> = []
       connection.session = newSessionId()
       const wanted = request.name
@@ -232,7 +247,9 @@ const make = Effect.gen(function*() {
         if (!isValidRoom(room)) {
           problems.push(new ChatError({ code: "invalid_room", message: `invalid room name: ${truncate(room)}` }))
         } else if (connection.rooms.size >= config.maxRoomsPerConnection) {
-          problems.push(new ChatError({ code: "too_many_rooms", message: `at most ${config.maxRoomsPerConnection} rooms` }))
+          problems.push(
+            new ChatError({ code: "too_many_rooms", message: `at most ${config.maxRoomsPerConnection} rooms` })
+          )
         } else {
           connection.rooms.add(room)
         }
@@ -244,12 +261,16 @@ const make = Effect.gen(function*() {
       return {
         welcome: yield* welcome(connection, token, false),
         problems,
-        enterRooms: enter(connection, Array.from(connection.rooms, (room) => ({ room })), true)
+        enterRooms: enter(
+          connection,
+          Array.from(connection.rooms, (room) => ({ room })),
+          true
+        )
       } satisfies Opened
     })
 
   const endSession = (session: string, name: string, roomNames: ReadonlyArray<string>, live: Connection | undefined) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (live !== undefined) for (const room of roomNames) yield* rooms.leave(live, room, { announce: true })
       yield* presence.offline(session)
       yield* sessions.remove(session)
@@ -258,7 +279,7 @@ const make = Effect.gen(function*() {
     }).pipe(Effect.ignoreLogged)
 
   const handOver = (live: Connection) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       live.takenOver = true
       for (const room of live.rooms) yield* rooms.leave(live, room, { announce: false })
       live.close(CloseCode.takenOver, "session taken over")
@@ -268,16 +289,16 @@ const make = Effect.gen(function*() {
     !isValidRoom(room)
       ? fail("invalid_room", `invalid room name: ${truncate(room)}`)
       : connection.rooms.has(room)
-      ? Effect.void
-      : fail("not_in_room", `you are not in ${room}`)
+        ? Effect.void
+        : fail("not_in_room", `you are not in ${room}`)
 
   const checkedText = (text: string) => {
     const problem = checkText(text)
     return problem === "blank"
       ? fail("invalid_frame", "text: must not be empty or blank")
       : problem === "too_long"
-      ? fail("message_too_long", "text: at most 4000 characters")
-      : Effect.void
+        ? fail("message_too_long", "text: at most 4000 characters")
+        : Effect.void
   }
 
   return Chat.of({
@@ -288,7 +309,7 @@ const make = Effect.gen(function*() {
       ),
 
     send: (connection, room, text, ref) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* requireMember(connection, room)
         yield* checkedText(text)
         const seen = ref === undefined ? undefined : refsOf(connection).get(ref)
@@ -303,7 +324,7 @@ const make = Effect.gen(function*() {
       }),
 
     join: (connection, room) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (!isValidRoom(room)) return yield* fail("invalid_room", `invalid room name: ${truncate(room)}`)
         if (connection.rooms.has(room)) return
         if (connection.rooms.size >= config.maxRoomsPerConnection) {
@@ -318,7 +339,7 @@ const make = Effect.gen(function*() {
       }),
 
     leave: (connection, room) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* requireMember(connection, room)
         connection.rooms.delete(room)
         yield* rooms.leave(connection, room, { announce: true })
@@ -326,14 +347,17 @@ const make = Effect.gen(function*() {
       }),
 
     nick: (connection, name) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (!isValidName(name)) return yield* fail("invalid_name", invalidNameMessage(name))
         const previous = connection.name
         if (name === previous) return
-        const claimed = yield* names.claim({ name, session: connection.session, node }).pipe(Effect.catchAll(unavailable))
+        const claimed = yield* names
+          .claim({ name, session: connection.session, node })
+          .pipe(Effect.catchAll(unavailable))
         if (!claimed) return yield* fail("name_taken", `${name} is taken`)
         connection.name = name
-        if (nameKey(previous) !== nameKey(name)) yield* names.release(previous, connection.session).pipe(Effect.ignoreLogged)
+        if (nameKey(previous) !== nameKey(name))
+          yield* names.release(previous, connection.session).pipe(Effect.ignoreLogged)
         yield* presence.rename(connection.session, connection.rooms, name).pipe(Effect.ignoreLogged)
         yield* saveRecord(connection)
         const eventId = Crypto.randomUUID()
@@ -341,14 +365,14 @@ const make = Effect.gen(function*() {
         connection.firstSightOfRename(eventId)
         if (connection.dialect === "json") connection.send(frame)
         for (const room of connection.rooms) {
-          yield* hub.announce(room, { _tag: "Renamed", session: connection.session, eventId, frame }).pipe(
-            Effect.ignoreLogged
-          )
+          yield* hub
+            .announce(room, { _tag: "Renamed", session: connection.session, eventId, frame })
+            .pipe(Effect.ignoreLogged)
         }
       }),
 
     direct: (connection, to, text) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* checkedText(text)
         const owner = yield* names.owner(to).pipe(Effect.catchAll(unavailable))
         const target = Option.getOrUndefined(owner)
@@ -358,28 +382,29 @@ const make = Effect.gen(function*() {
         }
         const frame = { type: "direct" as const, from: connection.name, to: target.name, text, at: Date.now() }
         if (local !== undefined) local.send(frame)
-        else yield* hub.direct(target.node, { _tag: "Direct", session: target.session, frame }).pipe(Effect.catchAll(unavailable))
+        else
+          yield* hub
+            .direct(target.node, { _tag: "Direct", session: target.session, frame })
+            .pipe(Effect.catchAll(unavailable))
         if (local !== connection) connection.send(frame)
       }),
 
     history: (connection, room, query) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* requireMember(connection, room)
         const limit = Math.min(query.limit ?? 50, 100)
         return yield* hub.history(room, { before: query.before, limit }).pipe(Effect.catchAll(unavailable))
       }),
 
     who: (connection, room) =>
-      requireMember(connection, room).pipe(
-        Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable)))
-      ),
+      requireMember(connection, room).pipe(Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable)))),
 
     users: presence.users.pipe(Effect.catchAll(unavailable)),
 
     handOver,
 
     end: (connection, peerCloseCode) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (!connection.established || connection.takenOver) return
         if (!keepsSession(connection.closedBy, peerCloseCode)) {
           return yield* endSession(connection.session, connection.name, Array.from(connection.rooms), connection)

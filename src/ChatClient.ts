@@ -156,7 +156,7 @@ class Seen {
   /** True the first time a message is seen. */
   admit(message: Protocol.Message): boolean {
     let ids = this.rooms.get(message.room)
-    if (ids === undefined) this.rooms.set(message.room, ids = new Map())
+    if (ids === undefined) this.rooms.set(message.room, (ids = new Map()))
     if (ids.get(message.id) === message.at) return false
     ids.delete(message.id)
     ids.set(message.id, message.at)
@@ -266,13 +266,16 @@ class Requests {
 }
 
 /** A client request without its ref, which `Requests` adds. */
-type Request = Protocol.ClientFrame extends infer F ? F extends { readonly ref?: unknown } ? Omit<F, "ref"> : never
+type Request = Protocol.ClientFrame extends infer F
+  ? F extends { readonly ref?: unknown }
+    ? Omit<F, "ref">
+    : never
   : never
 
 const closedError = (message: string) => new ChatClientError({ reason: "Closed", message })
 
 const make = (options: ChatClientOptions) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const url = options.url
     const connectTimeout = Duration.toMillis(options.connectTimeout ?? "10 seconds")
     const hub = yield* PubSub.unbounded<ChatEvent>()
@@ -353,7 +356,7 @@ const make = (options: ChatClientOptions) =>
     }
 
     /** One connection: open, `hello`, `welcome`, then frames until it closes. Never fails. */
-    const runSession: Effect.Effect<SessionEnd> = Effect.gen(function*() {
+    const runSession: Effect.Effect<SessionEnd> = Effect.gen(function* () {
       publish({ type: "connecting", url })
       const inbox = yield* Queue.unbounded<SocketEvent>()
       const opened = Either.try(() => openSocket(url, inbox))
@@ -427,7 +430,7 @@ const make = (options: ChatClientOptions) =>
       Schedule.tapOutput((delay) => Effect.sync(() => publish({ type: "reconnecting", attempt: ++attempt, delay })))
     )
 
-    const connectionLoop = Effect.gen(function*() {
+    const connectionLoop = Effect.gen(function* () {
       const driver = yield* Schedule.driver(schedule)
       while (true) {
         const end = yield* runSession
@@ -456,7 +459,7 @@ const make = (options: ChatClientOptions) =>
       )
     const ask = (frame: Request) => Effect.flatten(request(frame))
 
-    const close = Effect.gen(function*() {
+    const close = Effect.gen(function* () {
       if (closing) return
       closing = true
       if (current?.readyState === WebSocket.OPEN) {
@@ -474,7 +477,7 @@ const make = (options: ChatClientOptions) =>
 
     let firstTaken = false
     const events: Stream.Stream<ChatEvent> = Stream.unwrapScoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (final !== undefined) return Stream.make(final)
         const dequeue = firstTaken ? yield* PubSub.subscribe(hub) : firstSubscription
         firstTaken = true

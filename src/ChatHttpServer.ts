@@ -11,10 +11,15 @@ import { ChatServer } from "./ChatServer.js"
 import { ServerConfig } from "./ServerConfig.js"
 
 /** The port could not be bound (in use, no permission, bad address). */
-export class ListenError extends Data.TaggedError("ListenError")<{ readonly host: string; readonly port: number; readonly cause: Error }> {
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly host: string
+  readonly port: number
+  readonly cause: Error
+}> {
   get message() {
     const code = (this.cause as { code?: string }).code
-    const why = code === "EADDRINUSE" ? "address already in use" : code === "EACCES" ? "permission denied" : this.cause.message
+    const why =
+      code === "EADDRINUSE" ? "address already in use" : code === "EACCES" ? "permission denied" : this.cause.message
     return `cannot listen on ${this.host}:${this.port}: ${why}`
   }
 }
@@ -26,26 +31,31 @@ export class ServerAddress extends Context.Tag("effect-chat/ServerAddress")<
 
 export const layer = Layer.scoped(
   ServerAddress,
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const config = yield* ServerConfig
     const chat = yield* ChatServer
     const handler = yield* NodeHttpServer.makeHandler(chat.httpApp)
     const headersTimeout = Duration.toMillis(config.headersTimeout)
-    const server = Http.createServer({
-      headersTimeout,
-      requestTimeout: headersTimeout * 3,
-      connectionsCheckingInterval: Math.min(1000, headersTimeout)
-    }, handler)
+    const server = Http.createServer(
+      {
+        headersTimeout,
+        requestTimeout: headersTimeout * 3,
+        connectionsCheckingInterval: Math.min(1000, headersTimeout)
+      },
+      handler
+    )
     server.on("upgrade", chat.handleUpgrade)
     server.on("clientError", (_error, socket) => socket.destroy())
 
     yield* Effect.acquireRelease(
       Effect.async<void, ListenError>((resume) => {
-        server.once("error", (cause) => resume(Effect.fail(new ListenError({ host: config.host, port: config.port, cause }))))
+        server.once("error", (cause) =>
+          resume(Effect.fail(new ListenError({ host: config.host, port: config.port, cause })))
+        )
         server.listen(config.port, config.host, () => resume(Effect.void))
       }),
       () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const closed = Effect.async<void>((resume) => {
             server.close(() => resume(Effect.void))
           })

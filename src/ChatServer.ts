@@ -30,26 +30,27 @@ export interface ChatServerService {
 
 export class ChatServer extends Context.Tag("effect-chat/ChatServer")<ChatServer, ChatServerService>() {
   /** The chat core over the backends in context (Hub, Presence, Names, Sessions, Readiness, NodeId). */
-  static layer = Layer.scoped(ChatServer, Effect.suspend(() => make)).pipe(
-    Layer.provide(Chat.layer),
-    Layer.provide(Rooms.layer),
-    Layer.provideMerge(ConnectionRegistry.layer)
-  )
+  static layer = Layer.scoped(
+    ChatServer,
+    Effect.suspend(() => make)
+  ).pipe(Layer.provide(Chat.layer), Layer.provide(Rooms.layer), Layer.provideMerge(ConnectionRegistry.layer))
 
   /** One process, nothing to install: in-memory backends. */
   static layerMemory = ChatServer.layer.pipe(
-    Layer.provide(Layer.mergeAll(
-      Hub.layerMemory,
-      Presence.layerMemory,
-      Names.layerMemory,
-      Sessions.layerMemory,
-      HttpRoutes.Readiness.layerAlways,
-      NodeId.layer
-    ))
+    Layer.provide(
+      Layer.mergeAll(
+        Hub.layerMemory,
+        Presence.layerMemory,
+        Names.layerMemory,
+        Sessions.layerMemory,
+        HttpRoutes.Readiness.layerAlways,
+        NodeId.layer
+      )
+    )
   )
 }
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const hub = yield* Hub
   const node = yield* NodeId
   const registry = yield* ConnectionRegistry
@@ -57,11 +58,17 @@ const make = Effect.gen(function*() {
 
   // Direct messages and takeovers for sessions on this node, sent from other nodes.
   const directs = yield* hub.subscribeDirect(node).pipe(Effect.orDie)
-  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(directs), (envelope) => {
-    const connection = registry.bySession(envelope.session)
-    if (connection === undefined) return Effect.void
-    return envelope._tag === "Direct" ? Effect.sync(() => connection.send(envelope.frame)) : chat.handOver(connection)
-  })))
+  yield* Effect.forkScoped(
+    Effect.forever(
+      Effect.flatMap(Queue.take(directs), (envelope) => {
+        const connection = registry.bySession(envelope.session)
+        if (connection === undefined) return Effect.void
+        return envelope._tag === "Direct"
+          ? Effect.sync(() => connection.send(envelope.frame))
+          : chat.handOver(connection)
+      })
+    )
+  )
 
   const { handleUpgrade, shutdown } = yield* WebSocketServer.make
   const router = yield* HttpRoutes.make

@@ -53,16 +53,20 @@ export const parse = (line: string): ClientCommand => {
     case "/join":
       return arity(1, 1, "/join ROOM") ?? room(args[0]!, (room) => ClientCommand.Join({ room }))
     case "/leave":
-      return arity(0, 1, "/leave [ROOM]") ??
+      return (
+        arity(0, 1, "/leave [ROOM]") ??
         (args[0] === undefined
           ? ClientCommand.Leave({ room: undefined })
           : room(args[0], (room) => ClientCommand.Leave({ room })))
+      )
     case "/nick": {
       const name = args[0]!
-      return arity(1, 1, "/nick NAME") ??
+      return (
+        arity(1, 1, "/nick NAME") ??
         (Protocol.isValidName(name)
           ? ClientCommand.Nick({ name })
           : ClientCommand.Invalid({ message: `not a valid name: ${name} (${NAME_RULE})` }))
+      )
     }
     case "/who":
       return arity(0, 0, "/who") ?? ClientCommand.Who()
@@ -105,6 +109,4 @@ const room = (name: string, make: (room: string) => ClientCommand): ClientComman
     : ClientCommand.Invalid({ message: `not a valid room: ${name} (${ROOM_RULE})` })
 
 const textProblem = (problem: Protocol.TextProblem): string =>
-  problem === "blank"
-    ? "nothing to send"
-    : `message too long (at most ${Protocol.MAX_TEXT_CODE_POINTS} characters)`
+  problem === "blank" ? "nothing to send" : `message too long (at most ${Protocol.MAX_TEXT_CODE_POINTS} characters)`

@@ -19,7 +19,8 @@ export class Readiness extends Context.Tag("effect-chat/Readiness")<Readiness, E
   static layerAlways = Layer.succeed(Readiness, Effect.succeed(true))
 }
 
-export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; " +
   "connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 const root = new URL("../", import.meta.url)
@@ -68,7 +69,14 @@ const loadAssets = (): Map<string, Asset> => {
   add(new URL("web/", root), (name) => !name.endsWith(".ts"))
   add(new URL("dist/web/", root), (name) => name.endsWith(".js"))
   const index = assets.get("/index.html")
-  assets.set("/", index ?? { body: new TextEncoder().encode(FALLBACK_PAGE), contentType: CONTENT_TYPES[".html"]!, cacheControl: "no-cache" })
+  assets.set(
+    "/",
+    index ?? {
+      body: new TextEncoder().encode(FALLBACK_PAGE),
+      contentType: CONTENT_TYPES[".html"]!,
+      cacheControl: "no-cache"
+    }
+  )
   return assets
 }
 
@@ -78,7 +86,7 @@ const securityHeaders = {
   "referrer-policy": "no-referrer"
 }
 
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const registry = yield* ConnectionRegistry
   const presence = yield* Presence
   const rooms = yield* Rooms
@@ -87,7 +95,7 @@ export const make = Effect.gen(function*() {
   const config = yield* ServerConfig
   const assets = loadAssets()
 
-  const asset = Effect.gen(function*() {
+  const asset = Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const found = assets.get(new URL(request.url, "http://localhost").pathname)
     if (found === undefined) return HttpServerResponse.text("Not Found", { status: 404 })
@@ -97,31 +105,37 @@ export const make = Effect.gen(function*() {
     })
   })
 
-  const health = Effect.gen(function*() {
+  const health = Effect.gen(function* () {
     const memory = process.memoryUsage()
-    return HttpServerResponse.unsafeJson({
-      status: "ok",
-      connections: registry.size(),
-      users: yield* presence.users.pipe(Effect.orElseSucceed(() => -1)),
-      rooms: rooms.size(),
-      retainedRooms: yield* hub.roomCount,
-      heapUsed: memory.heapUsed,
-      rss: memory.rss
-    }, { headers: { "cache-control": "no-store" } })
+    return HttpServerResponse.unsafeJson(
+      {
+        status: "ok",
+        connections: registry.size(),
+        users: yield* presence.users.pipe(Effect.orElseSucceed(() => -1)),
+        rooms: rooms.size(),
+        retainedRooms: yield* hub.roomCount,
+        heapUsed: memory.heapUsed,
+        rss: memory.rss
+      },
+      { headers: { "cache-control": "no-store" } }
+    )
   })
 
   const ready = Effect.map(readiness, (ok) =>
-    HttpServerResponse.unsafeJson({ ready: ok }, { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } }))
+    HttpServerResponse.unsafeJson({ ready: ok }, { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } })
+  )
 
   return HttpRouter.empty.pipe(
     HttpRouter.get("/healthz", health),
     HttpRouter.get("/readyz", ready),
     HttpRouter.get(
       config.path as HttpRouter.PathInput,
-      Effect.succeed(HttpServerResponse.text(`Connect a WebSocket to ${config.path}.`, {
-        status: 426,
-        headers: { upgrade: "websocket" }
-      }))
+      Effect.succeed(
+        HttpServerResponse.text(`Connect a WebSocket to ${config.path}.`, {
+          status: 426,
+          headers: { upgrade: "websocket" }
+        })
+      )
     ),
     HttpRouter.get("/:file", asset),
     HttpRouter.get("/", asset)

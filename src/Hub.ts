@@ -31,7 +31,6 @@ export interface HistoryPage {
   readonly more: boolean
 }
 
-
 export interface RoomFeed {
   /** Id of the last message published before this feed started; the feed carries only later ones. */
   readonly lastId: number
@@ -71,7 +70,7 @@ export interface HubService {
 export class Hub extends Context.Tag("effect-chat/Hub")<Hub, HubService>() {
   static layerMemory = Layer.scoped(
     Hub,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const config = yield* ServerConfig
       return yield* makeMemory({ historyRetain: config.historyRetain, roomTtl: config.roomTtl })
     })
@@ -92,7 +91,7 @@ interface MemoryRoom {
  * without a lock. A room is forgotten once nobody subscribes and its last message is older than `roomTtl`.
  */
 export const makeMemory = (options: { readonly historyRetain: number; readonly roomTtl: Duration.Duration }) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const rooms = new Map<string, MemoryRoom>()
     const directs = yield* PubSub.unbounded<DirectEnvelope>()
     const ttl = Duration.toMillis(options.roomTtl)
@@ -100,7 +99,13 @@ export const makeMemory = (options: { readonly historyRetain: number; readonly r
     const room = (name: string): MemoryRoom => {
       let state = rooms.get(name)
       if (state === undefined) {
-        state = { seq: 0, messages: [], pubsub: Effect.runSync(PubSub.unbounded<RoomEvent>()), subscribers: 0, lastActivity: Date.now() }
+        state = {
+          seq: 0,
+          messages: [],
+          pubsub: Effect.runSync(PubSub.unbounded<RoomEvent>()),
+          subscribers: 0,
+          lastActivity: Date.now()
+        }
         rooms.set(name, state)
       }
       return state
@@ -109,10 +114,13 @@ export const makeMemory = (options: { readonly historyRetain: number; readonly r
     const sweep = Effect.sync(() => {
       const now = Date.now()
       for (const [name, state] of rooms) {
-        if (state.subscribers === 0 && (state.messages.length === 0 || now - state.lastActivity > ttl)) rooms.delete(name)
+        if (state.subscribers === 0 && (state.messages.length === 0 || now - state.lastActivity > ttl))
+          rooms.delete(name)
       }
     })
-    yield* Effect.forkScoped(Effect.repeat(sweep, { schedule: Schedule.spaced(Duration.min(options.roomTtl, Duration.seconds(30))) }))
+    yield* Effect.forkScoped(
+      Effect.repeat(sweep, { schedule: Schedule.spaced(Duration.min(options.roomTtl, Duration.seconds(30))) })
+    )
 
     const publish: HubService["publish"] = (name, post) =>
       Effect.sync(() => {
@@ -126,7 +134,8 @@ export const makeMemory = (options: { readonly historyRetain: number; readonly r
           at: Date.now()
         }
         state.messages.push(frame)
-        if (state.messages.length > options.historyRetain) state.messages.splice(0, state.messages.length - options.historyRetain)
+        if (state.messages.length > options.historyRetain)
+          state.messages.splice(0, state.messages.length - options.historyRetain)
         state.lastActivity = frame.at
         state.pubsub.unsafeOffer({ _tag: "Message", frame })
         return frame
@@ -139,7 +148,7 @@ export const makeMemory = (options: { readonly historyRetain: number; readonly r
       })
 
     const subscribe: HubService["subscribe"] = (name) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const state = room(name)
         const events = yield* PubSub.subscribe(state.pubsub)
         state.subscribers++
@@ -156,8 +165,9 @@ export const makeMemory = (options: { readonly historyRetain: number; readonly r
     const history: HubService["history"] = (name, query) =>
       Effect.sync(() => {
         const messages = rooms.get(name)?.messages ?? []
-        const matching = messages.filter((m) =>
-          (query.before === undefined || m.id < query.before) && (query.after === undefined || m.id > query.after)
+        const matching = messages.filter(
+          (m) =>
+            (query.before === undefined || m.id < query.before) && (query.after === undefined || m.id > query.after)
         )
         const page = query.oldestFirst ? matching.slice(0, query.limit) : matching.slice(-query.limit)
         const first = page[0]

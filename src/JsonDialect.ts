@@ -11,7 +11,7 @@ import { ServerConfig } from "./ServerConfig.js"
 import { type Mailbox, securityLog } from "./SocketActor.js"
 
 export const run = (connection: Connection, mailbox: Mailbox) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const chat = yield* Chat
     const config = yield* ServerConfig
 
@@ -27,11 +27,13 @@ export const run = (connection: Connection, mailbox: Mailbox) =>
       yield* securityLog("first frame was not hello", connection)
       return connection.close(CloseCode.policy, "hello expected")
     }
-    const opened = yield* chat.open(connection, {
-      name: hello.right.name,
-      rooms: hello.right.rooms ?? ["lobby"],
-      resume: hello.right.resume
-    }).pipe(Effect.either)
+    const opened = yield* chat
+      .open(connection, {
+        name: hello.right.name,
+        rooms: hello.right.rooms ?? ["lobby"],
+        resume: hello.right.resume
+      })
+      .pipe(Effect.either)
     if (Either.isLeft(opened)) {
       connection.send(errorFrame(opened.left))
       return connection.close(CloseCode.internalError, "try again later")
@@ -67,7 +69,8 @@ export const run = (connection: Connection, mailbox: Mailbox) =>
 const handle = (chat: typeof Chat.Service, connection: Connection, frame: ClientFrame) => {
   const ack = (id?: number) =>
     Effect.sync(() => {
-      if (frame.ref !== undefined) connection.send(id === undefined ? { type: "ack", ref: frame.ref } : { type: "ack", ref: frame.ref, id })
+      if (frame.ref !== undefined)
+        connection.send(id === undefined ? { type: "ack", ref: frame.ref } : { type: "ack", ref: frame.ref, id })
     })
   switch (frame.type) {
     case "hello":
@@ -83,14 +86,14 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
     case "direct":
       return Effect.zipRight(chat.direct(connection, frame.to, frame.text), ack())
     case "history":
-      return Effect.map(
-        chat.history(connection, frame.room, { before: frame.before, limit: frame.limit }),
-        (page) => connection.send(withRef({ type: "history", room: frame.room, messages: page.messages, more: page.more }, frame.ref))
+      return Effect.map(chat.history(connection, frame.room, { before: frame.before, limit: frame.limit }), (page) =>
+        connection.send(
+          withRef({ type: "history", room: frame.room, messages: page.messages, more: page.more }, frame.ref)
+        )
       )
     case "who":
-      return Effect.map(
-        chat.who(connection, frame.room),
-        (names) => connection.send(withRef({ type: "members", room: frame.room, names }, frame.ref))
+      return Effect.map(chat.who(connection, frame.room), (names) =>
+        connection.send(withRef({ type: "members", room: frame.room, names }, frame.ref))
       )
     case "ping":
       return Effect.sync(() => connection.send(withRef({ type: "pong" }, frame.ref)))
@@ -98,4 +101,5 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
 }
 
 const errorFrame = (error: ChatError) => ({ type: "error" as const, code: error.code, message: error.message })
-const withRef = <A extends object>(frame: A, ref: string | undefined): A => ref === undefined ? frame : { ...frame, ref }
+const withRef = <A extends object>(frame: A, ref: string | undefined): A =>
+  ref === undefined ? frame : { ...frame, ref }

@@ -13,7 +13,7 @@ import { type Mailbox, securityLog } from "./SocketActor.js"
 const HELP = "Commands: /nick NAME, /join ROOM, /who, /msg NAME TEXT, /help, /quit. Anything else is said in your room."
 
 export const run = (connection: Connection, mailbox: Mailbox, requestUrl: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const chat = yield* Chat
     const config = yield* ServerConfig
     const requested = new URL(requestUrl, "http://localhost").searchParams.get("name") ?? undefined
@@ -46,7 +46,7 @@ export const run = (connection: Connection, mailbox: Mailbox, requestUrl: string
           const target = args[0]!
           const current = room()
           if (current === target) return say(`You are already in ${target}.`)
-          return Effect.gen(function*() {
+          return Effect.gen(function* () {
             yield* chat.join(connection, target)
             if (current !== undefined) yield* chat.leave(connection, current)
             const names = yield* chat.who(connection, target)
@@ -56,7 +56,9 @@ export const run = (connection: Connection, mailbox: Mailbox, requestUrl: string
         case "/who": {
           const current = room()
           if (current === undefined) return say("You are in no room; /join one.")
-          return Effect.flatMap(chat.who(connection, current), (names) => say(`Users in ${current}: ${names.join(", ")}`))
+          return Effect.flatMap(chat.who(connection, current), (names) =>
+            say(`Users in ${current}: ${names.join(", ")}`)
+          )
         }
         case "/msg": {
           const match = /^\/msg\s+(\S+)\s+([\s\S]+)$/i.exec(line.trim())
@@ -88,8 +90,8 @@ export const run = (connection: Connection, mailbox: Mailbox, requestUrl: string
         const act = line.startsWith("/")
           ? command(line)
           : current === undefined
-          ? say("You are in no room; /join one.")
-          : Effect.asVoid(chat.send(connection, current, line))
+            ? say("You are in no room; /join one.")
+            : Effect.asVoid(chat.send(connection, current, line))
         yield* Effect.catchAll(act, report)
       }
     }

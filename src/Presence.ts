@@ -30,7 +30,7 @@ export const makeMemory = (): PresenceService => {
     join: (room, session, name) =>
       Effect.sync(() => {
         let members = rooms.get(room)
-        if (members === undefined) rooms.set(room, members = new Map())
+        if (members === undefined) rooms.set(room, (members = new Map()))
         members.set(session, name)
       }),
     leave: (room, session) =>

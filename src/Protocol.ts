@@ -75,13 +75,20 @@ export const Hello = Schema.Struct({
   type: Schema.Literal("hello"),
   name: Schema.optional(Schema.String),
   rooms: Schema.optional(Schema.Array(Schema.String)),
-  resume: Schema.optional(Schema.Struct({
-    token: Schema.String.pipe(Schema.maxLength(256)),
-    since: Schema.optionalWith(Schema.Record({ key: Schema.String, value: MessageId }), { default: () => ({}) })
-  })),
+  resume: Schema.optional(
+    Schema.Struct({
+      token: Schema.String.pipe(Schema.maxLength(256)),
+      since: Schema.optionalWith(Schema.Record({ key: Schema.String, value: MessageId }), { default: () => ({}) })
+    })
+  ),
   ref: optionalRef
 })
-export const Send = Schema.Struct({ type: Schema.Literal("send"), room: Schema.String, text: Schema.String, ref: optionalRef })
+export const Send = Schema.Struct({
+  type: Schema.Literal("send"),
+  room: Schema.String,
+  text: Schema.String,
+  ref: optionalRef
+})
 export const Join = Schema.Struct({ type: Schema.Literal("join"), room: Schema.String, ref: optionalRef })
 export const Leave = Schema.Struct({ type: Schema.Literal("leave"), room: Schema.String, ref: optionalRef })
 export const Nick = Schema.Struct({ type: Schema.Literal("nick"), name: Schema.String, ref: optionalRef })
@@ -156,7 +163,12 @@ export const Joined = Schema.Struct({
   at: Schema.Number
 })
 export type Joined = typeof Joined.Type
-export const Left = Schema.Struct({ type: Schema.Literal("left"), room: Schema.String, name: Schema.String, at: Schema.Number })
+export const Left = Schema.Struct({
+  type: Schema.Literal("left"),
+  room: Schema.String,
+  name: Schema.String,
+  at: Schema.Number
+})
 export type Left = typeof Left.Type
 export const Renamed = Schema.Struct({
   type: Schema.Literal("renamed"),
@@ -165,7 +177,11 @@ export const Renamed = Schema.Struct({
   at: Schema.Number
 })
 export type Renamed = typeof Renamed.Type
-export const Ack = Schema.Struct({ type: Schema.Literal("ack"), ref: Schema.String, id: Schema.optional(Schema.Number) })
+export const Ack = Schema.Struct({
+  type: Schema.Literal("ack"),
+  ref: Schema.String,
+  id: Schema.optional(Schema.Number)
+})
 export const ErrorFrame = Schema.Struct({
   type: Schema.Literal("error"),
   code: Schema.String,
@@ -197,12 +213,13 @@ const decodeOptions = { onExcessProperty: "ignore" } as const
 const decodeServer = Schema.decodeUnknownEither(Schema.parseJson(ServerFrame), decodeOptions)
 
 /** One decoder per request type: a frame is parsed once and checked against its own type's schema only. */
-const requestDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ClientFrame, ParseResult.ParseError>> = new Map(
-  ([Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping] as const).map((schema) => [
-    schema.fields.type.literals[0],
-    Schema.decodeUnknownEither(schema as Schema.Schema<ClientFrame, any>, decodeOptions)
-  ])
-)
+const requestDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ClientFrame, ParseResult.ParseError>> =
+  new Map(
+    ([Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping] as const).map((schema) => [
+      schema.fields.type.literals[0],
+      Schema.decodeUnknownEither(schema as Schema.Schema<ClientFrame, any>, decodeOptions)
+    ])
+  )
 export const CLIENT_TYPES: ReadonlySet<string> = new Set(requestDecoders.keys())
 
 /** Why a frame was rejected, short enough for an `error` frame (`path: message`). */
@@ -223,7 +240,7 @@ export const decodeClientFrame = (text: string): Either.Either<ClientFrame, stri
     return Either.left(truncate(`invalid JSON: ${(error as Error).message}`, 200))
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return Either.left("a frame must be a JSON object with a string \"type\"")
+    return Either.left('a frame must be a JSON object with a string "type"')
   }
   const type = (value as { readonly type?: unknown }).type
   if (typeof type !== "string") return Either.left("type: must be a string")

@@ -32,18 +32,26 @@ export interface RoomsService {
 }
 
 export class Rooms extends Context.Tag("effect-chat/Rooms")<Rooms, RoomsService>() {
-  static layer = Layer.scoped(Rooms, Effect.suspend(() => make))
+  static layer = Layer.scoped(
+    Rooms,
+    Effect.suspend(() => make)
+  )
 }
 
 type RoomInput =
   | { readonly _tag: "Events"; readonly events: ReadonlyArray<RoomEvent> }
   | {
-    readonly _tag: "Join"
-    readonly connection: Connection
-    readonly options: JoinOptions
-    readonly done: Deferred.Deferred<void, BackendError>
-  }
-  | { readonly _tag: "Leave"; readonly connection: Connection; readonly announce: boolean; readonly done: Deferred.Deferred<void> }
+      readonly _tag: "Join"
+      readonly connection: Connection
+      readonly options: JoinOptions
+      readonly done: Deferred.Deferred<void, BackendError>
+    }
+  | {
+      readonly _tag: "Leave"
+      readonly connection: Connection
+      readonly announce: boolean
+      readonly done: Deferred.Deferred<void>
+    }
 
 /** A stretch of a batch: consecutive messages (encoded once per dialect), or one presence event. */
 type Segment =
@@ -64,7 +72,7 @@ interface RoomActor {
  */
 const turnScheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const hub = yield* Hub
   const presence = yield* Presence
   const config = yield* ServerConfig
@@ -72,7 +80,7 @@ const make = Effect.gen(function*() {
   const actors = new Map<string, RoomActor>()
 
   const run = (room: string, actor: RoomActor) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const feed = yield* hub.subscribe(room)
       let last = feed.lastId
       const members = new Set<Connection>()
@@ -94,12 +102,14 @@ const make = Effect.gen(function*() {
           let count = 0
           for (const segment of segments) {
             if (segment._tag === "Messages") {
-              parts.push(member.dialect === "json"
-                ? segment.json ??= textFrames(segment.messages.map((m) => JSON.stringify(m)))
-                : segment.plain ??= textFrames(segment.messages.map(messageLine)))
+              parts.push(
+                member.dialect === "json"
+                  ? (segment.json ??= textFrames(segment.messages.map((m) => JSON.stringify(m))))
+                  : (segment.plain ??= textFrames(segment.messages.map(messageLine)))
+              )
               count += segment.messages.length
             } else if (member.dialect === "json" && reaches(member, segment.event)) {
-              parts.push(segment.frame ??= textFrame(Buffer.from(JSON.stringify(segment.event.frame), "utf8")))
+              parts.push((segment.frame ??= textFrame(Buffer.from(JSON.stringify(segment.event.frame), "utf8"))))
               count++
             }
           }
@@ -116,7 +126,7 @@ const make = Effect.gen(function*() {
         )
 
       const onEvents = (events: ReadonlyArray<RoomEvent>) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const segments: Array<Segment> = []
           let run: Array<Protocol.Message> | undefined
           for (const event of events) {
@@ -127,7 +137,7 @@ const make = Effect.gen(function*() {
             }
             const message = event.frame
             if (message.id <= last) continue
-            if (run === undefined) segments.push({ _tag: "Messages", messages: run = [] })
+            if (run === undefined) segments.push({ _tag: "Messages", messages: (run = []) })
             if (message.id > last + 1) {
               for (const missed of yield* fillGap(message.id)) if (missed.id > last) run.push(missed)
             }
@@ -138,19 +148,20 @@ const make = Effect.gen(function*() {
         })
 
       const onJoin = (connection: Connection, options: JoinOptions) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           members.add(connection)
           yield* presence.join(room, connection.session, connection.name)
           if (connection.dialect === "json") {
             const names = yield* presence.members(room)
-            const page = options.since === undefined
-              ? yield* hub.history(room, { before: last + 1, limit: config.joinHistory })
-              : yield* hub.history(room, {
-                after: options.since,
-                before: last + 1,
-                limit: config.historyRetain,
-                oldestFirst: true
-              })
+            const page =
+              options.since === undefined
+                ? yield* hub.history(room, { before: last + 1, limit: config.joinHistory })
+                : yield* hub.history(room, {
+                    after: options.since,
+                    before: last + 1,
+                    limit: config.historyRetain,
+                    oldestFirst: true
+                  })
             connection.send({ type: "members", room, names })
             connection.send({ type: "history", room, messages: page.messages, more: page.more })
           }
@@ -164,7 +175,7 @@ const make = Effect.gen(function*() {
         }).pipe(Effect.tapError(() => Effect.sync(() => members.delete(connection))))
 
       const onLeave = (connection: Connection, announce: boolean) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           if (!members.delete(connection)) return
           yield* presence.leave(room, connection.session)
           if (announce) {
@@ -203,7 +214,7 @@ const make = Effect.gen(function*() {
     }).pipe(Effect.scoped)
 
   const failPending = (actor: RoomActor, error: BackendError) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const pending = yield* Queue.takeAll(actor.inbox)
       for (const input of pending) {
         if (input._tag === "Join") yield* Deferred.fail(input.done, error)
@@ -234,13 +245,13 @@ const make = Effect.gen(function*() {
 
   return Rooms.of({
     join: (connection, room, options) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const done = yield* Deferred.make<void, BackendError>()
         yield* offer(room, { _tag: "Join", connection, options, done })
         yield* Deferred.await(done)
       }),
     leave: (connection, room, { announce }) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (!actors.has(room)) return
         const done = yield* Deferred.make<void>()
         yield* offer(room, { _tag: "Leave", connection, announce, done })

@@ -79,7 +79,7 @@ export class ServerConfig extends Context.Tag("effect-chat/ServerConfig")<Server
 }
 
 const optional = <A>(config: Config.Config<A>) => Config.option(config)
-const fromEnv = Effect.gen(function*() {
+const fromEnv = Effect.gen(function* () {
   const port = yield* optional(Config.port("PORT"))
   const host = yield* optional(Config.string("HOST"))
   const redisUrl = yield* optional(Config.string("REDIS_URL"))

@@ -33,7 +33,7 @@ export const run = (
   dialect: Dialect,
   log: (line: Effect.Effect<void>) => void
 ) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const config = yield* ServerConfig
     const registry = yield* ConnectionRegistry
     const chat = yield* Chat
@@ -84,19 +84,23 @@ export const run = (
         Option.match(code, {
           onNone: () => chat.end(connection, CloseCode.goingAway),
           onSome: (exit) => Effect.flatMap(exit, (peerCode) => chat.end(connection, peerCode))
-        }))
+        })
+      )
     )
 
-    const session = dialect === "json"
-      ? JsonDialect.run(connection, mailbox)
-      : PlainDialect.run(connection, mailbox, request.url)
-    yield* Effect.forkScoped(session.pipe(
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("session failed", cause).pipe(
-          Effect.zipRight(Effect.sync(() => connection.close(CloseCode.internalError, "internal error")))
+    const session =
+      dialect === "json" ? JsonDialect.run(connection, mailbox) : PlainDialect.run(connection, mailbox, request.url)
+    yield* Effect.forkScoped(
+      session.pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.void
+            : Effect.logError("session failed", cause).pipe(
+                Effect.zipRight(Effect.sync(() => connection.close(CloseCode.internalError, "internal error")))
+              )
         )
       )
-    ))
+    )
     yield* Deferred.await(closed)
   }).pipe(
     Effect.scoped,

@@ -27,8 +27,11 @@ type Output = NodeJS.WritableStream & { readonly isTTY?: boolean }
 
 /** Reads `input` and writes `output` until the scope closes. */
 export const make = (input: Input = process.stdin, output: Output = process.stdout) =>
-  Effect.gen(function*() {
-    const noColor = yield* Config.string("NO_COLOR").pipe(Config.withDefault(""), Effect.orElseSucceed(() => ""))
+  Effect.gen(function* () {
+    const noColor = yield* Config.string("NO_COLOR").pipe(
+      Config.withDefault(""),
+      Effect.orElseSucceed(() => "")
+    )
     const interactive = input.isTTY === true && output.isTTY === true
     const color = output.isTTY === true && noColor === ""
     const lines = yield* Queue.unbounded<Option.Option<string>>()

@@ -18,7 +18,7 @@ import * as SocketActor from "./SocketActor.js"
 
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
 
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const config = yield* ServerConfig
   const registry = yield* ConnectionRegistry
   const runFork = yield* FiberSet.makeRuntime<ServerConfig | ConnectionRegistry | Chat>()
@@ -37,19 +37,23 @@ export const make = Effect.gen(function*() {
   })
 
   /** Every client gets 1001; peers that do not answer within the grace are destroyed. Idempotent. */
-  const shutdown = yield* Effect.cached(Effect.gen(function*() {
-    accepting = false
-    for (const connection of registry.all()) connection.close(CloseCode.goingAway, "server shutting down")
-    const deadline = Date.now() + Duration.toMillis(config.closeGrace) + 250
-    while (registry.size() > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
-    for (const connection of registry.all()) connection.ws.terminate()
-    wss.close()
-  }))
+  const shutdown = yield* Effect.cached(
+    Effect.gen(function* () {
+      accepting = false
+      for (const connection of registry.all()) connection.close(CloseCode.goingAway, "server shutting down")
+      const deadline = Date.now() + Duration.toMillis(config.closeGrace) + 250
+      while (registry.size() > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
+      for (const connection of registry.all()) connection.ws.terminate()
+      wss.close()
+    })
+  )
   // Registered after the FiberSet, so it runs first: clients get 1001 while their actors still live.
   yield* Effect.addFinalizer(() => shutdown)
 
   const refuse = (socket: Duplex, status: number, text: string) => {
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`)
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`
+    )
     socket.destroy()
   }
 
@@ -60,17 +64,20 @@ export const make = Effect.gen(function*() {
     if (!accepting) return refuse(socket, 503, "Service Unavailable")
     const origin = request.headers.origin
     if (config.allowedOrigins.length > 0 && (origin === undefined || !config.allowedOrigins.includes(origin))) {
-      runFork(Effect.logWarning("rejected origin").pipe(
-        Effect.annotateLogs({ origin: String(origin).slice(0, 200), ip: request.socket.remoteAddress })
-      ))
+      runFork(
+        Effect.logWarning("rejected origin").pipe(
+          Effect.annotateLogs({ origin: String(origin).slice(0, 200), ip: request.socket.remoteAddress })
+        )
+      )
       return refuse(socket, 403, "Forbidden")
     }
     const ip = request.socket.remoteAddress ?? "unknown"
-    const full = registry.size() >= config.maxConnections
-      ? "server full"
-      : registry.countForIp(ip) >= config.maxConnectionsPerIp
-      ? "too many connections from your address"
-      : undefined
+    const full =
+      registry.size() >= config.maxConnections
+        ? "server full"
+        : registry.countForIp(ip) >= config.maxConnectionsPerIp
+          ? "too many connections from your address"
+          : undefined
     wss.handleUpgrade(request, socket, head, (ws) => {
       if (full !== undefined) {
         ws.close(CloseCode.tryAgainLater, full)

@@ -27,14 +27,18 @@ const room = Options.text("room").pipe(
 
 const chat = Command.make("effect-chat", { url, name, room }, ({ name, room, url }) =>
   TerminalUi.run({ room: Option.getOrUndefined(room) }).pipe(
-    Effect.provide(ChatClient.layer({
-      url,
-      name: Option.getOrUndefined(name),
-      rooms: Option.match(room, { onNone: () => undefined, onSome: (room) => [room] })
-    })),
+    Effect.provide(
+      ChatClient.layer({
+        url,
+        name: Option.getOrUndefined(name),
+        rooms: Option.match(room, { onNone: () => undefined, onSome: (room) => [room] })
+      })
+    ),
     Effect.catchTag("ChatClientError", (error) =>
-      Console.error(error.message).pipe(Effect.zipRight(Effect.sync(() => void (process.exitCode = 1)))))
-  )).pipe(Command.withDescription("Chat on an effect-chat server from the terminal."))
+      Console.error(error.message).pipe(Effect.zipRight(Effect.sync(() => void (process.exitCode = 1))))
+    )
+  )
+).pipe(Command.withDescription("Chat on an effect-chat server from the terminal."))
 
 const cli = Command.run(chat, { name: "effect-chat", version: "0.1.0" })
 

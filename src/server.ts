@@ -21,7 +21,10 @@ const seconds = (name: string, description: string) =>
 
 const options = {
   port: int("port", "port to listen on (env PORT, default 8080; 0 picks a free port)"),
-  host: Options.text("host").pipe(Options.withDescription("address to bind (env HOST, default 0.0.0.0)"), Options.optional),
+  host: Options.text("host").pipe(
+    Options.withDescription("address to bind (env HOST, default 0.0.0.0)"),
+    Options.optional
+  ),
   maxFrameBytes: int("max-frame-bytes", "largest accepted message in bytes; larger closes with 1009 (default 65536)"),
   historyRetain: int("history-size", "messages each room keeps for history and resume (default 100)"),
   joinHistory: int("join-history", "messages sent after a join (default 50)"),
@@ -29,14 +32,25 @@ const options = {
   resumeWindow: seconds("resume-window", "how long a dropped session can be resumed (default 120)"),
   helloTimeout: seconds("hello-timeout", "time a JSON client has to send hello (default 10)"),
   pingInterval: seconds("ping-interval", "heartbeat interval; a peer silent for two is dropped (default 30)"),
-  maxBufferedBytes: int("max-buffered-bytes", "outbound bytes a client may fall behind before close 4008 (default 1 MiB)"),
-  maxQueuedMessages: int("max-queued-messages", "outbound messages a client may fall behind before close 4008 (default 2000)"),
-  ratePerSecond: Options.float("rate").pipe(Options.withDescription("messages per second per connection (default 20)"), Options.optional),
+  maxBufferedBytes: int(
+    "max-buffered-bytes",
+    "outbound bytes a client may fall behind before close 4008 (default 1 MiB)"
+  ),
+  maxQueuedMessages: int(
+    "max-queued-messages",
+    "outbound messages a client may fall behind before close 4008 (default 2000)"
+  ),
+  ratePerSecond: Options.float("rate").pipe(
+    Options.withDescription("messages per second per connection (default 20)"),
+    Options.optional
+  ),
   rateBurst: int("burst", "message burst per connection (default 40)"),
   maxConnections: int("max-connections", "connections in all; more are closed with 1013 (default 10000)"),
   maxConnectionsPerIp: int("max-connections-per-ip", "connections per client address (default 1000)"),
   allowedOrigins: Options.text("allowed-origin").pipe(
-    Options.withDescription("allowed Origin for WebSocket upgrades, repeatable (env CHAT_ALLOWED_ORIGINS, comma-separated); unset allows all"),
+    Options.withDescription(
+      "allowed Origin for WebSocket upgrades, repeatable (env CHAT_ALLOWED_ORIGINS, comma-separated); unset allows all"
+    ),
     Options.repeated
   ),
   redis: Options.text("redis").pipe(
@@ -82,15 +96,17 @@ const validate = (settings: ServerSettings) =>
   settings.port < 0 || settings.port > 65535
     ? Effect.fail(`--port must be between 0 and 65535, got ${settings.port}`)
     : settings.maxFrameBytes < 1024
-    ? Effect.fail("--max-frame-bytes must be at least 1024")
-    : Effect.void
+      ? Effect.fail("--max-frame-bytes must be at least 1024")
+      : Effect.void
 
 const serve = (parsed: Parsed) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const settings = yield* ServerConfig
     yield* validate(settings)
-    const backend = Option.isSome(settings.redisUrl) ? yield* redisLayer(settings.redisUrl.value) : ChatServer.layerMemory
-    yield* Effect.gen(function*() {
+    const backend = Option.isSome(settings.redisUrl)
+      ? yield* redisLayer(settings.redisUrl.value)
+      : ChatServer.layerMemory
+    yield* Effect.gen(function* () {
       const address = yield* ChatHttpServer.ServerAddress
       yield* Console.log(`effect-chat listening on http://${settings.host}:${address.port}`)
       return yield* Effect.never
@@ -112,9 +128,11 @@ const cli = Command.run(command, { name: "effect-chat-server", version: "0.1.0" 
 /** Bad usage exits 2 and a server that cannot start exits 1, each with one line on stderr. */
 const exitWith = (code: number, line?: string) =>
   (line === undefined ? Effect.void : Console.error(`effect-chat-server: ${line}`)).pipe(
-    Effect.zipRight(Effect.sync(() => {
-      process.exitCode = code
-    }))
+    Effect.zipRight(
+      Effect.sync(() => {
+        process.exitCode = code
+      })
+    )
   )
 
 cli(process.argv).pipe(
@@ -122,10 +140,10 @@ cli(process.argv).pipe(
     typeof error === "string"
       ? exitWith(2, error)
       : ValidationError.isValidationError(error)
-      ? exitWith(2) // @effect/cli has printed the problem and the usage
-      : error instanceof ChatHttpServer.ListenError
-      ? exitWith(1, error.message)
-      : Effect.fail(error)
+        ? exitWith(2) // @effect/cli has printed the problem and the usage
+        : error instanceof ChatHttpServer.ListenError
+          ? exitWith(1, error.message)
+          : Effect.fail(error)
   ),
   Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))),
   Effect.provide(NodeContext.layer),

@@ -25,7 +25,7 @@ interface Proxy {
 
 /** A TCP proxy in front of `port`; tests cut it to drop connections the way a network does. */
 const startProxy = (port: number) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const pairs = new Set<{ client: Net.Socket; upstream: Net.Socket; frozen: boolean }>()
     let refusing = false
     const server = Net.createServer((client) => {
@@ -53,14 +53,14 @@ const startProxy = (port: number) =>
       }),
       () =>
         Effect.async<void>((resume) => {
-          for (const { client, upstream } of pairs) client.destroy(), upstream.destroy()
+          for (const { client, upstream } of pairs) (client.destroy(), upstream.destroy())
           server.close(() => resume(Effect.void))
         })
     )
     return {
       url: `ws://127.0.0.1:${proxyPort}/chat`,
       cut: Effect.sync(() => {
-        for (const { client, upstream } of pairs) client.destroy(), upstream.destroy()
+        for (const { client, upstream } of pairs) (client.destroy(), upstream.destroy())
       }),
       freeze: Effect.sync(() => {
         for (const pair of pairs) pair.frozen = true
@@ -95,7 +95,7 @@ interface TestChatClient {
 
 /** A ChatClient for the test's scope, with its events recorded from the first one on. */
 const connect = (options: ChatClientOptions) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const context = yield* Layer.build(ChatClient.layer({ reconnect: fastReconnect, ...options }))
     const client = Context.get(context, ChatClient)
     const events: Array<ChatEvent> = []
@@ -111,9 +111,7 @@ const connect = (options: ChatClientOptions) =>
         Effect.asVoid
       )
     const messages = () =>
-      events.flatMap((event) =>
-        event.type === "message" ? [event] : event.type === "history" ? event.messages : []
-      )
+      events.flatMap((event) => (event.type === "message" ? [event] : event.type === "history" ? event.messages : []))
     return { client, events, until, messages } satisfies TestChatClient
   })
 
@@ -128,7 +126,7 @@ const texts = (messages: ReadonlyArray<Protocol.Message>, from?: string) =>
 
 describe("ChatClient", () => {
   it.scopedLive("send completes with the id from the ack, and the others receive the message", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* ServerProcess.start()
       const alice = yield* connect({ url: server.url, name: "alice" })
       const bob = yield* connect({ url: server.url, name: "bob" })
@@ -137,19 +135,23 @@ describe("ChatClient", () => {
       assert.strictEqual(second, first + 1)
       yield* bob.until("alice's messages", () => texts(bob.messages(), "alice").length === 2)
       const received = bob.messages().filter((message) => message.from === "alice")
-      assert.deepStrictEqual(received.map(({ id, room, text }) => ({ id, room, text })), [
-        { id: first, room: "lobby", text: "hello bob" },
-        { id: second, room: "lobby", text: "still there?" }
-      ])
+      assert.deepStrictEqual(
+        received.map(({ id, room, text }) => ({ id, room, text })),
+        [
+          { id: first, room: "lobby", text: "hello bob" },
+          { id: second, room: "lobby", text: "still there?" }
+        ]
+      )
       const connected = alice.events.find((event) => event.type === "connected")
       assert.deepStrictEqual(
         connected?.type === "connected" && { name: connected.welcome.name, resumed: connected.resumed },
         { name: "alice", resumed: false }
       )
-    }))
+    })
+  )
 
   it.scopedLive("join, who, nick, direct, history and a refused request", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* ServerProcess.start()
       const alice = yield* connect({ url: server.url, name: "alice" })
       const bob = yield* connect({ url: server.url, name: "bob", rooms: ["dev"] })
@@ -160,29 +162,38 @@ describe("ChatClient", () => {
       yield* alice.client.join("dev")
       assert.deepStrictEqual([...(yield* alice.client.who("dev"))].sort(), ["alice", "bob"])
       const id = yield* alice.client.send("dev", "in dev now")
-      yield* bob.until("joined and message", (events) =>
-        events.some((e) => e.type === "joined" && e.name === "alice" && e.room === "dev") &&
-        texts(bob.messages()).includes("in dev now"))
+      yield* bob.until(
+        "joined and message",
+        (events) =>
+          events.some((e) => e.type === "joined" && e.name === "alice" && e.room === "dev") &&
+          texts(bob.messages()).includes("in dev now")
+      )
 
       yield* alice.client.nick("alicia")
       assert.strictEqual((yield* alice.client.session).name, "alicia")
       yield* bob.until("the rename", (events) =>
-        events.some((e) => e.type === "renamed" && e.from === "alice" && e.to === "alicia"))
+        events.some((e) => e.type === "renamed" && e.from === "alice" && e.to === "alicia")
+      )
 
       yield* alice.client.direct("bob", "psst")
       yield* bob.until("the direct message", (events) =>
-        events.some((e) => e.type === "direct" && e.from === "alicia" && e.text === "psst"))
+        events.some((e) => e.type === "direct" && e.from === "alicia" && e.text === "psst")
+      )
 
       const history = yield* alice.client.history("dev", { limit: 10 })
-      assert.deepStrictEqual(history.messages.map((m) => [m.id, m.text]), [[id, "in dev now"]])
+      assert.deepStrictEqual(
+        history.messages.map((m) => [m.id, m.text]),
+        [[id, "in dev now"]]
+      )
 
       yield* alice.client.leave("dev")
       assert.deepStrictEqual((yield* alice.client.session).rooms, ["lobby"])
       yield* bob.until("alicia left", (events) => events.some((e) => e.type === "left" && e.name === "alicia"))
-    }))
+    })
+  )
 
   it.scopedLive("an unreachable server fails the layer with one readable Connect error", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const port = yield* freePort
       const url = `ws://127.0.0.1:${port}/chat`
       const exit = yield* Effect.exit(Layer.build(ChatClient.layer({ url })))
@@ -190,29 +201,33 @@ describe("ChatClient", () => {
       const error = yield* Effect.flip(Layer.build(ChatClient.layer({ url })))
       assert.strictEqual(error.reason, "Connect")
       assert.strictEqual(error.message, `Cannot connect to ${url}: connection refused`)
-    }))
+    })
+  )
 
   it.scopedLive("close ends the session with 1000: the events end with closed and the name is free again", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* ServerProcess.start()
       const bob = yield* connect({ url: server.url, name: "bob" })
-      const alice = yield* Effect.scoped(Effect.gen(function*() {
-        const alice = yield* connect({ url: server.url, name: "alice" })
-        yield* bob.until("alice joined", (events) => events.some((e) => e.type === "joined" && e.name === "alice"))
-        yield* alice.client.close
-        yield* alice.until("closed", (events) => events.at(-1)?.type === "closed")
-        const failed = yield* Effect.flip(alice.client.send("lobby", "too late"))
-        assert.strictEqual(failed.reason, "Closed")
-        return alice
-      }))
+      const alice = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const alice = yield* connect({ url: server.url, name: "alice" })
+          yield* bob.until("alice joined", (events) => events.some((e) => e.type === "joined" && e.name === "alice"))
+          yield* alice.client.close
+          yield* alice.until("closed", (events) => events.at(-1)?.type === "closed")
+          const failed = yield* Effect.flip(alice.client.send("lobby", "too late"))
+          assert.strictEqual(failed.reason, "Closed")
+          return alice
+        })
+      )
       assert.deepStrictEqual(alice.events.at(-1), { type: "closed", code: 1000, reason: "closed by the client" })
       yield* bob.until("alice left", (events) => events.some((e) => e.type === "left" && e.name === "alice"))
       const again = yield* connect({ url: server.url, name: "alice" })
       assert.strictEqual((yield* again.client.session).name, "alice")
-    }))
+    })
+  )
 
   it.scopedLive("lines sent while the server is down are delivered once after it restarts on the same port", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const first = yield* ServerProcess.start()
       const alice = yield* connect({ url: first.url, name: "alice" })
       yield* alice.client.send("lobby", "before the crash")
@@ -226,23 +241,30 @@ describe("ChatClient", () => {
 
       const reconnected = alice.events.find((e) => e.type === "connected" && e.reconnected)
       assert.deepStrictEqual(reconnected?.type === "connected" && reconnected.resumed, false)
-      assert.deepStrictEqual(alice.events.some((e) => e.type === "reconnecting"), true)
+      assert.deepStrictEqual(
+        alice.events.some((e) => e.type === "reconnecting"),
+        true
+      )
       // The new server knows only what was sent to it: each queued line once, in order.
       const observer = yield* connect({ url: `ws://127.0.0.1:${first.port}/chat`, name: "observer" })
       yield* observer.until("the join history", (events) => events.some((e) => e.type === "members"))
       const history = yield* observer.client.history("lobby")
-      assert.deepStrictEqual(history.messages.map((m) => [m.id, m.text]), [
-        [ids[0], "one"],
-        [ids[1], "two"],
-        [ids[2], "three"]
-      ])
+      assert.deepStrictEqual(
+        history.messages.map((m) => [m.id, m.text]),
+        [
+          [ids[0], "one"],
+          [ids[1], "two"],
+          [ids[2], "three"]
+        ]
+      )
       // And alice shows them once each, although their ids restarted from 1.
       yield* alice.until("alice's own lines", () => texts(alice.messages()).includes("three"))
       assert.deepStrictEqual(texts(alice.messages(), "alice"), ["before the crash", "one", "two", "three"])
-    }))
+    })
+  )
 
   it.scopedLive("resumes after an abrupt TCP drop: every message once, in order, while another client sends", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // Bob sends faster than the default rate limit allows; a join shows only 5 messages, so catching up on the
       // 20 or more missed takes the resume's `since`.
       const server = yield* ServerProcess.start({ args: ["--rate", "1000", "--burst", "1000", "--join-history", "5"] })
@@ -251,8 +273,10 @@ describe("ChatClient", () => {
       const bob = yield* connect({ url: server.url, name: "bob" })
       const total = 60
       const sending = yield* Effect.forkScoped(
-        Effect.forEach(Array.from({ length: total }, (_, i) => `m${i + 1}`), (text) =>
-          bob.client.send("lobby", text).pipe(Effect.zipLeft(Effect.sleep("5 millis"))))
+        Effect.forEach(
+          Array.from({ length: total }, (_, i) => `m${i + 1}`),
+          (text) => bob.client.send("lobby", text).pipe(Effect.zipLeft(Effect.sleep("5 millis")))
+        )
       )
       yield* alice.until("m10", () => texts(alice.messages(), "bob").includes("m10"))
       yield* proxy.refuse(true)
@@ -263,26 +287,34 @@ describe("ChatClient", () => {
       yield* alice.until(`m${total}`, () => texts(alice.messages(), "bob").includes(`m${total}`), 20_000)
 
       const fromBob = alice.messages().filter((message) => message.from === "bob")
-      assert.deepStrictEqual(fromBob.map((m) => m.text), Array.from({ length: total }, (_, i) => `m${i + 1}`))
+      assert.deepStrictEqual(
+        fromBob.map((m) => m.text),
+        Array.from({ length: total }, (_, i) => `m${i + 1}`)
+      )
       fromBob.forEach((message, i) => i > 0 && assert.strictEqual(message.id, fromBob[i - 1]!.id + 1))
       const reconnected = alice.events.find((e) => e.type === "connected" && e.reconnected)
       assert.deepStrictEqual(reconnected?.type === "connected" && reconnected.resumed, true)
-    }))
+    })
+  )
 
   it.scopedLive("detects a server that stops answering by its heartbeat, reconnects and resumes", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* ServerProcess.start()
       const proxy = yield* startProxy(server.port)
       const alice = yield* connect({ url: proxy.url, name: "alice", heartbeat: "200 millis" })
       yield* proxy.freeze
-      yield* alice.until("a reconnect", () =>
-        alice.events.some((e) => e.type === "connected" && e.reconnected && e.resumed), 10_000)
+      yield* alice.until(
+        "a reconnect",
+        () => alice.events.some((e) => e.type === "connected" && e.reconnected && e.resumed),
+        10_000
+      )
       assert.ok(alice.events.some((e) => e.type === "disconnected"))
       yield* alice.client.send("lobby", "back again")
-    }))
+    })
+  )
 
   it.scopedLive("a session too old to resume starts afresh in the same rooms and shows no message twice", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* ServerProcess.start({ args: ["--resume-window", "0.3"] })
       const proxy = yield* startProxy(server.port)
       const alice = yield* connect({ url: proxy.url, name: "alice", rooms: ["lobby", "dev"] })
@@ -306,10 +338,11 @@ describe("ChatClient", () => {
       assert.deepStrictEqual(reconnected?.type === "connected" && reconnected.resumed, false)
       // The join histories repeat a1 and d1; they were shown already.
       assert.deepStrictEqual(texts(alice.messages()), ["a1", "d1", "a2"])
-    }))
+    })
+  )
 
   it.scopedLive("a send whose ack was lost is sent again with the same ref and appears once", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* ServerProcess.start()
       const proxy = yield* startProxy(server.port)
       const alice = yield* connect({ url: proxy.url, name: "alice" })
@@ -321,10 +354,14 @@ describe("ChatClient", () => {
       yield* proxy.cut
       const id = yield* ack.pipe(Effect.timeout("20 seconds"))
       const atBob = bob.messages().filter((message) => message.text === "said once")
-      assert.deepStrictEqual(atBob.map((m) => m.id), [id])
+      assert.deepStrictEqual(
+        atBob.map((m) => m.id),
+        [id]
+      )
       const history = yield* bob.client.history("lobby")
       assert.deepStrictEqual(texts(history.messages), ["said once"])
       yield* alice.until("the message", () => texts(alice.messages()).includes("said once"))
       assert.deepStrictEqual(texts(alice.messages()), ["said once"])
-    }))
+    })
+  )
 })

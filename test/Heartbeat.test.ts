@@ -5,7 +5,7 @@ import * as RateLimiter from "../src/RateLimiter.js"
 
 describe("Heartbeat", () => {
   it.effect("pings every interval and declares a peer dead when a ping goes unanswered", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let pings = 0
       let dead = false
       const heartbeat = Heartbeat.make({
@@ -27,10 +27,11 @@ describe("Heartbeat", () => {
       expect(dead).toBe(true)
       expect(pings).toBe(2)
       yield* Fiber.join(fiber)
-    }))
+    })
+  )
 
   it.effect("keeps a peer that answers every ping alive", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let dead = false
       const heartbeat = Heartbeat.make({
         interval: Duration.seconds(1),
@@ -40,12 +41,13 @@ describe("Heartbeat", () => {
       yield* Effect.fork(heartbeat.run)
       yield* TestClock.adjust(Duration.minutes(10))
       expect(dead).toBe(false)
-    }))
+    })
+  )
 })
 
 describe("Heartbeat.sweep", () => {
   it.effect("pings every peer each interval and terminates the ones that did not answer the previous ping", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const log: Array<string> = []
       const peer = (name: string): Heartbeat.Peer => ({
         answered: true,
@@ -60,12 +62,13 @@ describe("Heartbeat.sweep", () => {
       alive.answered = true
       yield* TestClock.adjust(Duration.seconds(30))
       expect(log.slice(2)).toEqual(["ping alive", "terminate silent"])
-    }))
+    })
+  )
 })
 
 describe("RateLimiter", () => {
   it.effect("allows a burst, then the sustained rate", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const limiter = yield* RateLimiter.make({ perSecond: 2, burst: 3 })
       const takes = []
       for (let i = 0; i < 4; i++) takes.push(yield* limiter.take)
@@ -79,5 +82,6 @@ describe("RateLimiter", () => {
       const refilled = []
       for (let i = 0; i < 4; i++) refilled.push(yield* limiter.take)
       expect(refilled).toEqual([true, true, true, false])
-    }))
+    })
+  )
 })

@@ -29,7 +29,9 @@ describe("decodeClientFrame", () => {
   })
 
   it("drops unknown fields, including __proto__ and constructor keys", () => {
-    const frame = Either.getOrThrow(decode(`{"type":"ping","__proto__":{"polluted":1},"constructor":{"x":1},"extra":1}`))
+    const frame = Either.getOrThrow(
+      decode(`{"type":"ping","__proto__":{"polluted":1},"constructor":{"x":1},"extra":1}`)
+    )
     expect(frame).toEqual({ type: "ping" })
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
@@ -46,7 +48,7 @@ describe("decodeClientFrame", () => {
       [{ type: "ping", ref: "r".repeat(65) }, /ref/],
       ["[]", /./],
       ["null", /./],
-      ["1".repeat(10) , /./]
+      ["1".repeat(10), /./]
     ]
     for (const [input, reason] of cases) {
       const result = decode(input)
@@ -58,10 +60,20 @@ describe("decodeClientFrame", () => {
   })
 
   it("never throws on arbitrary input", () => {
-    fc.assert(fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v))), (text) => {
-      const result = Protocol.decodeClientFrame(text)
-      return Either.isLeft(result) || Protocol.CLIENT_TYPES.has(result.right.type)
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify(v))
+        ),
+        (text) => {
+          const result = Protocol.decodeClientFrame(text)
+          return Either.isLeft(result) || Protocol.CLIENT_TYPES.has(result.right.type)
+        }
+      ),
+      { numRuns: 2000 }
+    )
   })
 
   it("survives deeply nested JSON", () => {
@@ -74,31 +86,42 @@ describe("names, rooms and text", () => {
   const nameChar = fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
   it("accepts 1-32 ASCII letters, digits, _ - . except user<digits>", () => {
-    fc.assert(fc.property(fc.string({ unit: nameChar, minLength: 1, maxLength: 32 }), (name) =>
-      Protocol.isValidName(name) === !/^user[0-9]+$/i.test(name)
-    ))
+    fc.assert(
+      fc.property(
+        fc.string({ unit: nameChar, minLength: 1, maxLength: 32 }),
+        (name) => Protocol.isValidName(name) === !/^user[0-9]+$/i.test(name)
+      )
+    )
   })
 
   it("rejects names with any other character or length", () => {
-    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 40 }), (name) => {
-      const valid = /^[A-Za-z0-9_.-]{1,32}$/.test(name) && !/^user[0-9]+$/i.test(name)
-      return Protocol.isValidName(name) === valid
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 40 }), (name) => {
+        const valid = /^[A-Za-z0-9_.-]{1,32}$/.test(name) && !/^user[0-9]+$/i.test(name)
+        return Protocol.isValidName(name) === valid
+      }),
+      { numRuns: 2000 }
+    )
     for (const bad of ["", "a b", "é", "x".repeat(33), "tab\t", "nul\u0000", "User42"]) {
       expect(Protocol.isValidName(bad)).toBe(false)
     }
   })
 
   it("accepts rooms of 1-64 allowed characters", () => {
-    fc.assert(fc.property(fc.string({ unit: nameChar, minLength: 1, maxLength: 64 }), (room) => Protocol.isValidRoom(room)))
+    fc.assert(
+      fc.property(fc.string({ unit: nameChar, minLength: 1, maxLength: 64 }), (room) => Protocol.isValidRoom(room))
+    )
     expect(Protocol.isValidRoom("x".repeat(65))).toBe(false)
     expect(Protocol.isValidRoom("a/b")).toBe(false)
   })
 
   it("folds case for name comparison", () => {
-    fc.assert(fc.property(fc.string({ unit: nameChar, minLength: 1, maxLength: 32 }), (name) =>
-      Protocol.nameKey(name) === Protocol.nameKey(name.toUpperCase())
-    ))
+    fc.assert(
+      fc.property(
+        fc.string({ unit: nameChar, minLength: 1, maxLength: 32 }),
+        (name) => Protocol.nameKey(name) === Protocol.nameKey(name.toUpperCase())
+      )
+    )
   })
 
   it("counts text length in code points and refuses blank text", () => {
@@ -119,6 +142,7 @@ describe("server frames", () => {
       { type: "history", room: "lobby", messages: [], more: false },
       { type: "error", code: "invalid_frame", message: "m", ref: "r" }
     ]
-    for (const frame of frames) expect(Either.getOrThrow(Protocol.decodeServerFrame(Protocol.encode(frame)))).toEqual(frame)
+    for (const frame of frames)
+      expect(Either.getOrThrow(Protocol.decodeServerFrame(Protocol.encode(frame)))).toEqual(frame)
   })
 })

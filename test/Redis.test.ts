@@ -42,8 +42,7 @@ const startBackends = (
   url: string,
   overrides: Partial<ServerSettings> = {},
   options: RedisBackend.RedisBackendOptions = {}
-) =>
-  Layer.build(RedisBackend.backends(url, options).pipe(Layer.provide(ServerConfig.layer(overrides))))
+) => Layer.build(RedisBackend.backends(url, options).pipe(Layer.provide(ServerConfig.layer(overrides))))
 
 const at = (node: Address) => Effect.provideService(ChatHttpServer.ServerAddress, node)
 
@@ -54,7 +53,7 @@ let counter = 0
 const unique = (base: string) => `${base}${Date.now().toString(36)}${counter++}`
 
 const waitUntil = <E, R>(condition: Effect.Effect<boolean, E, R>, timeoutMs: number, what: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     while (!(yield* condition)) {
       if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting until ${what}`))
@@ -63,7 +62,12 @@ const waitUntil = <E, R>(condition: Effect.Effect<boolean, E, R>, timeoutMs: num
   })
 
 const readyz = (node: Address) =>
-  Effect.promise(() => fetch(`${node.url}/readyz`).then((response) => response.status, () => 0))
+  Effect.promise(() =>
+    fetch(`${node.url}/readyz`).then(
+      (response) => response.status,
+      () => 0
+    )
+  )
 
 /** `node dist/server.js --redis URL` on a free port, for a node that must really crash; stopped with the scope. */
 const startChild = (url: string) =>
@@ -72,11 +76,12 @@ const startChild = (url: string) =>
   )
 
 const healthUsers = (node: Address) =>
-  Effect.promise(() => fetch(`${node.url}/healthz`).then((response) => response.json() as Promise<{ users: number }>))
-    .pipe(Effect.map((health) => health.users))
+  Effect.promise(() =>
+    fetch(`${node.url}/healthz`).then((response) => response.json() as Promise<{ users: number }>)
+  ).pipe(Effect.map((health) => health.users))
 
 const who = (client: TestServer.TestClient, room: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const ref = unique("who")
     client.send({ type: "who", room, ref })
     return (yield* client.nextOf("members", (f) => f.ref === ref)).names as Array<string>
@@ -87,7 +92,7 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
   () => {
     layer(TestRedis.layer, { excludeTestServices: true })((it) => {
       it.effect("chat, members, names and direct messages span the nodes", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const { url } = yield* TestRedis
           const a = yield* startNode(url)
           const b = yield* startNode(url)
@@ -118,10 +123,11 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           onB.send({ type: "direct", to: alice.toUpperCase(), text: "psst", ref: "d1" })
           expect(yield* onA.nextOf("direct")).toMatchObject({ from: bob, to: alice, text: "psst" })
           expect(yield* onB.nextOf("direct")).toMatchObject({ from: bob, to: alice, text: "psst" })
-        }).pipe(Effect.scoped))
+        }).pipe(Effect.scoped)
+      )
 
       it.effect("resuming a live session on another node takes it over; direct messages follow it", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const { url } = yield* TestRedis
           const a = yield* startNode(url)
           const b = yield* startNode(url)
@@ -147,10 +153,11 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           expect(bobOnA.all("joined").concat(bobOnA.all("left"))).toEqual([
             expect.objectContaining({ type: "joined", name: alice })
           ])
-        }).pipe(Effect.scoped))
+        }).pipe(Effect.scoped)
+      )
 
       it.effect("concurrent senders on three nodes: every receiver sees the same gapless id order", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const { url } = yield* TestRedis
           const nodes = [yield* startNode(url), yield* startNode(url), yield* startNode(url)]
           const room = unique("order")
@@ -161,20 +168,25 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
             clients.forEach((client, n) => client.send({ type: "send", room, text: `n${n}-${i}` }))
           }
           const total = perSender * clients.length
-          const seen = yield* Effect.forEach(clients, (client) =>
-            Effect.gen(function*() {
-              const messages: Array<{ id: number; text: string }> = []
-              while (messages.length < total) messages.push(yield* client.nextOf("message", () => true, 10_000))
-              return messages.map((m) => `${m.id}:${m.text}`)
-            }), { concurrency: "unbounded" })
+          const seen = yield* Effect.forEach(
+            clients,
+            (client) =>
+              Effect.gen(function* () {
+                const messages: Array<{ id: number; text: string }> = []
+                while (messages.length < total) messages.push(yield* client.nextOf("message", () => true, 10_000))
+                return messages.map((m) => `${m.id}:${m.text}`)
+              }),
+            { concurrency: "unbounded" }
+          )
           const ids = seen[0]!.map((entry) => Number(entry.split(":")[0]))
           expect(ids).toEqual(Array.from({ length: total }, (_, i) => i + 1))
           expect(seen[1]).toEqual(seen[0])
           expect(seen[2]).toEqual(seen[0])
-        }).pipe(Effect.scoped))
+        }).pipe(Effect.scoped)
+      )
 
       it.effect("a lost pub/sub connection comes back by itself, and what it missed is read from the room log", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const { url } = yield* TestRedis
           const a = yield* startNode(url)
           const b = yield* startNode(url)
@@ -195,7 +207,8 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           const keys = makeKeys(DEFAULT_PREFIX)
           const body = JSON.stringify({ from: "ghost", text: "missed", at: Date.now() })
           yield* Effect.promise(() =>
-            admin.multi()
+            admin
+              .multi()
               .addCommand(["CLIENT", "KILL", "TYPE", "pubsub"])
               .addCommand(["INCR", keys.roomSeq(room)])
               .addCommand(["XADD", keys.roomLog(room), "2-0", "m", body])
@@ -207,10 +220,11 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           onA.send({ type: "send", room, text: "live again" })
           expect(yield* onB.nextOf("message", (f) => f.id === 3)).toMatchObject({ text: "live again" })
           expect(onA.all("message").map((m: { id: number }) => m.id)).toEqual([1, 2, 3])
-        }).pipe(Effect.scoped))
+        }).pipe(Effect.scoped)
+      )
 
       it.effect("history pages by exclusive bounds, says when older messages remain, and expires idle rooms", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const { url } = yield* TestRedis
           const context = yield* startBackends(url)
           const hub = Context.get(context, Hub)
@@ -229,10 +243,11 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           const ttl = Number(yield* redis.command("ttl", ["PTTL", redis.keys.roomLog(room)]))
           expect(ttl).toBeGreaterThan(0)
           expect(ttl).toBeLessThanOrEqual(10 * 60 * 1000)
-        }).pipe(Effect.scoped))
+        }).pipe(Effect.scoped)
+      )
 
       it.effect("names: taken once in the cluster, freed only by their owner", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const { url } = yield* TestRedis
           const a = Context.get(yield* startBackends(url), Names)
           const b = Context.get(yield* startBackends(url), Names)
@@ -245,10 +260,11 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           expect(yield* b.claim({ name, session: "s2", node: "B" })).toBe(true)
           const guests = [yield* a.nextGuest, yield* b.nextGuest, yield* a.nextGuest]
           expect(new Set(guests).size).toBe(3)
-        }).pipe(Effect.scoped))
+        }).pipe(Effect.scoped)
+      )
 
       it.effect("a dead node's sessions: held from its last beat, resumable once, expired on exactly one node", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const { url } = yield* TestRedis
           const fast = { heartbeat: Duration.millis(100), deadAfter: Duration.millis(500) }
           const windowMs = 60_000
@@ -264,8 +280,9 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           const token = yield* sessions.issue({ session, name: unique("gus"), rooms: ["lobby"], node: ghost })
 
           const redeemed = yield* Context.get(b, Sessions).redeem(token)
-          expect(Option.map(redeemed, (r) => [r.session, r.heldUntil]))
-            .toEqual(Option.some([session, lastBeat + windowMs]))
+          expect(Option.map(redeemed, (r) => [r.session, r.heldUntil])).toEqual(
+            Option.some([session, lastBeat + windowMs])
+          )
           expect(yield* sessions.redeem(token)).toEqual(Option.none())
 
           yield* waitUntil(
@@ -278,158 +295,189 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
             concurrency: "unbounded"
           })
           expect([...fromA, ...fromB].filter((r) => r.session === session)).toHaveLength(1)
-        }).pipe(Effect.scoped))
+        }).pipe(Effect.scoped)
+      )
 
-      it.effect("a node killed: its members leave within 30 s, its sessions resume on another node", () =>
-        Effect.gen(function*() {
-          const { url } = yield* TestRedis
-          const a = yield* startNode(url)
-          const c = yield* startChild(url)
-          const room = unique("crash")
-          const [alice, carol, xavier] = [unique("alice"), unique("carol"), unique("xavier")]
-          const onA = yield* json(a, { name: alice, rooms: [room] })
-          const carolOnC = yield* json(c.address, { name: carol, rooms: [room] })
-          const xavierOnC = yield* json(c.address, { name: xavier, rooms: [room] })
-          for (const client of [onA, carolOnC, xavierOnC]) yield* client.nextOf("history")
-          expect(yield* who(onA, room)).toEqual([alice, carol, xavier].sort())
-          const usersBefore = yield* healthUsers(a)
-          for (let i = 1; i <= 3; i++) onA.send({ type: "send", room, text: `m${i}` })
-          for (let i = 1; i <= 3; i++) expect(yield* xavierOnC.nextOf("message")).toMatchObject({ id: i })
+      it.effect(
+        "a node killed: its members leave within 30 s, its sessions resume on another node",
+        () =>
+          Effect.gen(function* () {
+            const { url } = yield* TestRedis
+            const a = yield* startNode(url)
+            const c = yield* startChild(url)
+            const room = unique("crash")
+            const [alice, carol, xavier] = [unique("alice"), unique("carol"), unique("xavier")]
+            const onA = yield* json(a, { name: alice, rooms: [room] })
+            const carolOnC = yield* json(c.address, { name: carol, rooms: [room] })
+            const xavierOnC = yield* json(c.address, { name: xavier, rooms: [room] })
+            for (const client of [onA, carolOnC, xavierOnC]) yield* client.nextOf("history")
+            expect(yield* who(onA, room)).toEqual([alice, carol, xavier].sort())
+            const usersBefore = yield* healthUsers(a)
+            for (let i = 1; i <= 3; i++) onA.send({ type: "send", room, text: `m${i}` })
+            for (let i = 1; i <= 3; i++) expect(yield* xavierOnC.nextOf("message")).toMatchObject({ id: i })
 
-          yield* c.server.kill
-          yield* xavierOnC.waitClosed()
-          onA.send({ type: "send", room, text: "m4" })
-          onA.send({ type: "send", room, text: "m5", ref: "m5" })
-          yield* onA.nextOf("ack", (f) => f.ref === "m5")
+            yield* c.server.kill
+            yield* xavierOnC.waitClosed()
+            onA.send({ type: "send", room, text: "m4" })
+            onA.send({ type: "send", room, text: "m5", ref: "m5" })
+            yield* onA.nextOf("ack", (f) => f.ref === "m5")
 
-          // At once, while the dead node still looks alive: the session is taken over from it.
-          const xavierOnA = yield* json(a, { resume: { token: xavierOnC.welcome.resume, since: { [room]: 3 } } })
-          expect(xavierOnA.welcome).toMatchObject({ resumed: true, name: xavier })
-          expect((yield* xavierOnA.nextOf("history")).messages.map((m: { id: number }) => m.id)).toEqual([4, 5])
-          onA.send({ type: "send", room, text: "m6" })
-          expect(yield* xavierOnA.nextOf("message")).toMatchObject({ id: 6, text: "m6" })
+            // At once, while the dead node still looks alive: the session is taken over from it.
+            const xavierOnA = yield* json(a, { resume: { token: xavierOnC.welcome.resume, since: { [room]: 3 } } })
+            expect(xavierOnA.welcome).toMatchObject({ resumed: true, name: xavier })
+            expect((yield* xavierOnA.nextOf("history")).messages.map((m: { id: number }) => m.id)).toEqual([4, 5])
+            onA.send({ type: "send", room, text: "m6" })
+            expect(yield* xavierOnA.nextOf("message")).toMatchObject({ id: 6, text: "m6" })
 
-          yield* waitUntil(
-            Effect.map(who(onA, room), (names) => names.join() === [alice, xavier].sort().join()),
-            25_000,
-            "the dead node's members are gone"
-          )
-          expect(yield* healthUsers(a)).toBe(usersBefore - 1)
+            yield* waitUntil(
+              Effect.map(who(onA, room), (names) => names.join() === [alice, xavier].sort().join()),
+              25_000,
+              "the dead node's members are gone"
+            )
+            expect(yield* healthUsers(a)).toBe(usersBefore - 1)
 
-          // Once the node is found dead its sessions are held from its last heartbeat: carol resumes too.
-          const carolOnA = yield* json(a, { resume: { token: carolOnC.welcome.resume, since: { [room]: 3 } } })
-          expect(carolOnA.welcome).toMatchObject({ resumed: true, name: carol })
-          const missed = (yield* carolOnA.nextOf("history")).messages.map((m: { text: string }) => m.text)
-          expect(missed).toEqual(["m4", "m5", "m6"])
-          expect(xavierOnA.all("message").map((m: { id: number }) => m.id)).toEqual([6])
-        }).pipe(Effect.scoped), { timeout: 40_000 })
+            // Once the node is found dead its sessions are held from its last heartbeat: carol resumes too.
+            const carolOnA = yield* json(a, { resume: { token: carolOnC.welcome.resume, since: { [room]: 3 } } })
+            expect(carolOnA.welcome).toMatchObject({ resumed: true, name: carol })
+            const missed = (yield* carolOnA.nextOf("history")).messages.map((m: { text: string }) => m.text)
+            expect(missed).toEqual(["m4", "m5", "m6"])
+            expect(xavierOnA.all("message").map((m: { id: number }) => m.id)).toEqual([6])
+          }).pipe(Effect.scoped),
+        { timeout: 40_000 }
+      )
     })
 
-  describe.skipIf(RedisServer.restartSkipReason !== undefined)(
-    `Redis outages${RedisServer.restartSkipReason === undefined ? "" : ` (skipped: ${RedisServer.restartSkipReason})`}`,
-    () => {
-      const ownRedis = (start: boolean) =>
-        Effect.acquireRelease(
-          Effect.promise(async () => {
-            const redis = new RedisServer.RedisProcess(await RedisServer.freePort())
-            if (start) await redis.start()
-            return redis
-          }),
-          (redis) => Effect.promise(() => redis.stop())
+    describe.skipIf(RedisServer.restartSkipReason !== undefined)(
+      `Redis outages${RedisServer.restartSkipReason === undefined ? "" : ` (skipped: ${RedisServer.restartSkipReason})`}`,
+      () => {
+        const ownRedis = (start: boolean) =>
+          Effect.acquireRelease(
+            Effect.promise(async () => {
+              const redis = new RedisServer.RedisProcess(await RedisServer.freePort())
+              if (start) await redis.start()
+              return redis
+            }),
+            (redis) => Effect.promise(() => redis.stop())
+          )
+
+        it.live("a restart of Redis: 503 and error frames during the outage, chat on the same sockets after", () =>
+          Effect.gen(function* () {
+            const redis = yield* ownRedis(true)
+            const a = yield* startNode(redis.url)
+            const b = yield* startNode(redis.url)
+            const room = unique("restart")
+            const [alice, bob] = [unique("alice"), unique("bob")]
+            const onA = yield* json(a, { name: alice, rooms: [room] })
+            const onB = yield* json(b, { name: bob, rooms: [room] })
+            yield* onA.nextOf("history")
+            yield* onB.nextOf("history")
+            onA.send({ type: "send", room, text: "before" })
+            expect(yield* onB.nextOf("message")).toMatchObject({ id: 1, text: "before" })
+            expect(yield* readyz(a)).toBe(200)
+
+            yield* Effect.promise(() => redis.stop())
+            yield* waitUntil(
+              Effect.map(readyz(a), (status) => status === 503),
+              5000,
+              "A reports 503"
+            )
+            yield* waitUntil(
+              Effect.map(readyz(b), (status) => status === 503),
+              5000,
+              "B reports 503"
+            )
+            onA.send({ type: "send", room, text: "during", ref: "lost" })
+            expect(yield* onA.nextOf("error", (f) => f.ref === "lost")).toMatchObject({ code: "unavailable" })
+
+            // Redis comes back empty (no persistence): the nodes write their state back.
+            yield* Effect.promise(() => redis.start())
+            yield* waitUntil(
+              Effect.map(readyz(a), (status) => status === 200),
+              10_000,
+              "A reports 200"
+            )
+            yield* waitUntil(
+              Effect.map(readyz(b), (status) => status === 200),
+              10_000,
+              "B reports 200"
+            )
+            onA.send({ type: "send", room, text: "after", ref: "back" })
+            expect(yield* onA.nextOf("ack", (f) => f.ref === "back")).toMatchObject({ id: 2 })
+            expect(yield* onB.nextOf("message")).toMatchObject({ id: 2, from: alice, text: "after" })
+            onB.send({ type: "send", room, text: "reply" })
+            expect(yield* onA.nextOf("message", (f) => f.text === "reply")).toMatchObject({ id: 3, from: bob })
+            yield* waitUntil(
+              Effect.map(who(onB, room), (names) => names.join() === [alice, bob].sort().join()),
+              5000,
+              "both members are listed again"
+            )
+            const intruder = yield* json(b, { name: alice })
+            expect(yield* intruder.nextOf("error")).toMatchObject({ code: "name_taken" })
+            expect(onA.ws.readyState).toBe(1)
+            expect(onB.ws.readyState).toBe(1)
+          }).pipe(Effect.scoped)
         )
 
-      it.live("a restart of Redis: 503 and error frames during the outage, chat on the same sockets after", () =>
-        Effect.gen(function*() {
-          const redis = yield* ownRedis(true)
-          const a = yield* startNode(redis.url)
-          const b = yield* startNode(redis.url)
-          const room = unique("restart")
-          const [alice, bob] = [unique("alice"), unique("bob")]
-          const onA = yield* json(a, { name: alice, rooms: [room] })
-          const onB = yield* json(b, { name: bob, rooms: [room] })
-          yield* onA.nextOf("history")
-          yield* onB.nextOf("history")
-          onA.send({ type: "send", room, text: "before" })
-          expect(yield* onB.nextOf("message")).toMatchObject({ id: 1, text: "before" })
-          expect(yield* readyz(a)).toBe(200)
+        it.live("Redis losing its data under running nodes: each node writes its own state back", () =>
+          Effect.gen(function* () {
+            const redis = yield* ownRedis(true)
+            const a = yield* startNode(redis.url)
+            const b = yield* startNode(redis.url)
+            const room = unique("wiped")
+            const [alice, bob] = [unique("alice"), unique("bob")]
+            const bobOnA = yield* json(a, { name: bob, rooms: [room] })
+            const aliceOnA = yield* json(a, { name: alice, rooms: [room] })
+            yield* aliceOnA.nextOf("history")
+            // alice moves to B: A must not count her again when it restores its own users.
+            const aliceOnB = yield* json(b, { resume: { token: aliceOnA.welcome.resume, since: {} } })
+            expect(aliceOnB.welcome.resumed).toBe(true)
+            yield* aliceOnA.waitClosed()
+            bobOnA.send({ type: "send", room, text: "before", ref: "before" })
+            yield* bobOnA.nextOf("ack", (f) => f.ref === "before")
+            expect(yield* healthUsers(a)).toBe(2)
 
-          yield* Effect.promise(() => redis.stop())
-          yield* waitUntil(Effect.map(readyz(a), (status) => status === 503), 5000, "A reports 503")
-          yield* waitUntil(Effect.map(readyz(b), (status) => status === 503), 5000, "B reports 503")
-          onA.send({ type: "send", room, text: "during", ref: "lost" })
-          expect(yield* onA.nextOf("error", (f) => f.ref === "lost")).toMatchObject({ code: "unavailable" })
+            const admin = yield* Effect.acquireRelease(
+              Effect.promise(() => createClient({ url: redis.url }).connect()),
+              (client) => Effect.promise(() => client.close())
+            )
+            yield* Effect.promise(() => admin.flushAll())
+            yield* waitUntil(
+              Effect.zipWith(
+                healthUsers(a),
+                who(bobOnA, room),
+                (users, names) => users === 2 && names.join() === [alice, bob].sort().join()
+              ),
+              10_000,
+              "both nodes wrote their users and members back"
+            )
+            const intruder = yield* json(a, { name: alice })
+            expect(yield* intruder.nextOf("error")).toMatchObject({ code: "name_taken" })
+            aliceOnB.send({ type: "send", room, text: "after", ref: "after" })
+            expect(yield* aliceOnB.nextOf("ack", (f) => f.ref === "after")).toMatchObject({ id: 2 })
+            expect(yield* bobOnA.nextOf("message", (f) => f.text === "after")).toMatchObject({ id: 2, from: alice })
+            expect(yield* healthUsers(b)).toBe(3)
+          }).pipe(Effect.scoped)
+        )
 
-          // Redis comes back empty (no persistence): the nodes write their state back.
-          yield* Effect.promise(() => redis.start())
-          yield* waitUntil(Effect.map(readyz(a), (status) => status === 200), 10_000, "A reports 200")
-          yield* waitUntil(Effect.map(readyz(b), (status) => status === 200), 10_000, "B reports 200")
-          onA.send({ type: "send", room, text: "after", ref: "back" })
-          expect(yield* onA.nextOf("ack", (f) => f.ref === "back")).toMatchObject({ id: 2 })
-          expect(yield* onB.nextOf("message")).toMatchObject({ id: 2, from: alice, text: "after" })
-          onB.send({ type: "send", room, text: "reply" })
-          expect(yield* onA.nextOf("message", (f) => f.text === "reply")).toMatchObject({ id: 3, from: bob })
-          yield* waitUntil(
-            Effect.map(who(onB, room), (names) => names.join() === [alice, bob].sort().join()),
-            5000,
-            "both members are listed again"
-          )
-          const intruder = yield* json(b, { name: alice })
-          expect(yield* intruder.nextOf("error")).toMatchObject({ code: "name_taken" })
-          expect(onA.ws.readyState).toBe(1)
-          expect(onB.ws.readyState).toBe(1)
-        }).pipe(Effect.scoped))
-
-      it.live("Redis losing its data under running nodes: each node writes its own state back", () =>
-        Effect.gen(function*() {
-          const redis = yield* ownRedis(true)
-          const a = yield* startNode(redis.url)
-          const b = yield* startNode(redis.url)
-          const room = unique("wiped")
-          const [alice, bob] = [unique("alice"), unique("bob")]
-          const bobOnA = yield* json(a, { name: bob, rooms: [room] })
-          const aliceOnA = yield* json(a, { name: alice, rooms: [room] })
-          yield* aliceOnA.nextOf("history")
-          // alice moves to B: A must not count her again when it restores its own users.
-          const aliceOnB = yield* json(b, { resume: { token: aliceOnA.welcome.resume, since: {} } })
-          expect(aliceOnB.welcome.resumed).toBe(true)
-          yield* aliceOnA.waitClosed()
-          bobOnA.send({ type: "send", room, text: "before", ref: "before" })
-          yield* bobOnA.nextOf("ack", (f) => f.ref === "before")
-          expect(yield* healthUsers(a)).toBe(2)
-
-          const admin = yield* Effect.acquireRelease(
-            Effect.promise(() => createClient({ url: redis.url }).connect()),
-            (client) => Effect.promise(() => client.close())
-          )
-          yield* Effect.promise(() => admin.flushAll())
-          yield* waitUntil(
-            Effect.zipWith(healthUsers(a), who(bobOnA, room), (users, names) =>
-              users === 2 && names.join() === [alice, bob].sort().join()),
-            10_000,
-            "both nodes wrote their users and members back"
-          )
-          const intruder = yield* json(a, { name: alice })
-          expect(yield* intruder.nextOf("error")).toMatchObject({ code: "name_taken" })
-          aliceOnB.send({ type: "send", room, text: "after", ref: "after" })
-          expect(yield* aliceOnB.nextOf("ack", (f) => f.ref === "after")).toMatchObject({ id: 2 })
-          expect(yield* bobOnA.nextOf("message", (f) => f.text === "after")).toMatchObject({ id: 2, from: alice })
-          expect(yield* healthUsers(b)).toBe(3)
-        }).pipe(Effect.scoped))
-
-      it.live("a node starts while Redis is down, and serves once it is up", () =>
-        Effect.gen(function*() {
-          const redis = yield* ownRedis(false)
-          const node = yield* startNode(redis.url)
-          expect(yield* readyz(node)).toBe(503)
-          yield* Effect.promise(() => redis.start())
-          yield* waitUntil(Effect.map(readyz(node), (status) => status === 200), 10_000, "the node reports 200")
-          const room = unique("late")
-          const client = yield* json(node, { rooms: [room] })
-          yield* client.nextOf("history")
-          client.send({ type: "send", room, text: "finally", ref: "f" })
-          expect(yield* client.nextOf("ack", (f) => f.ref === "f")).toMatchObject({ id: 1 })
-        }).pipe(Effect.scoped))
-    }
-  )
+        it.live("a node starts while Redis is down, and serves once it is up", () =>
+          Effect.gen(function* () {
+            const redis = yield* ownRedis(false)
+            const node = yield* startNode(redis.url)
+            expect(yield* readyz(node)).toBe(503)
+            yield* Effect.promise(() => redis.start())
+            yield* waitUntil(
+              Effect.map(readyz(node), (status) => status === 200),
+              10_000,
+              "the node reports 200"
+            )
+            const room = unique("late")
+            const client = yield* json(node, { rooms: [room] })
+            yield* client.nextOf("history")
+            client.send({ type: "send", room, text: "finally", ref: "f" })
+            expect(yield* client.nextOf("ack", (f) => f.ref === "f")).toMatchObject({ id: 1 })
+          }).pipe(Effect.scoped)
+        )
+      }
+    )
   }
 )

@@ -7,9 +7,16 @@ const { serve } = TestServer
 const fast = TestServer.noRateLimit
 
 const lastId = (client: TestServer.TestClient, room: string) =>
-  Math.max(0, ...client.received.flatMap((f) =>
-    f.type === "message" && f.room === room ? [f.id] : f.type === "history" && f.room === room ? f.messages.map((m: { id: number }) => m.id) : []
-  ))
+  Math.max(
+    0,
+    ...client.received.flatMap((f) =>
+      f.type === "message" && f.room === room
+        ? [f.id]
+        : f.type === "history" && f.room === room
+          ? f.messages.map((m: { id: number }) => m.id)
+          : []
+    )
+  )
 
 /** Message ids of `room` as the client saw them: history frames and live messages, in arrival order. */
 const seenIds = (client: TestServer.TestClient, room: string): Array<number> =>
@@ -17,51 +24,59 @@ const seenIds = (client: TestServer.TestClient, room: string): Array<number> =>
     f.type === "message" && f.room === room
       ? [f.id]
       : f.type === "history" && f.room === room && f.ref === undefined
-      ? f.messages.map((m: { id: number }) => m.id)
-      : []
+        ? f.messages.map((m: { id: number }) => m.id)
+        : []
   )
 
 const dropAbruptly = (client: TestServer.TestClient) =>
   Effect.sync(() => (client.ws as unknown as { _socket: { destroy(): void } })._socket.destroy())
 
 describe("resume", () => {
-  it.live("an abruptly dropped client resumes and gets every message exactly once, in order, while others keep sending", () =>
-    Effect.gen(function*() {
-      const sender = yield* TestServer.jsonClient({ name: "sender", rooms: ["lobby", "side"] })
-      const first = yield* TestServer.jsonClient({ name: "dana", rooms: ["lobby", "side"] })
-      const total = 300
-      let sent = 0
-      const pump = Effect.gen(function*() {
-        while (sent < total) {
-          for (let i = 0; i < 10 && sent < total; i++) {
-            sent++
-            sender.send({ type: "send", room: sent % 3 === 0 ? "side" : "lobby", text: `m${sent}` })
+  it.live(
+    "an abruptly dropped client resumes and gets every message exactly once, in order, while others keep sending",
+    () =>
+      Effect.gen(function* () {
+        const sender = yield* TestServer.jsonClient({ name: "sender", rooms: ["lobby", "side"] })
+        const first = yield* TestServer.jsonClient({ name: "dana", rooms: ["lobby", "side"] })
+        const total = 300
+        let sent = 0
+        const pump = Effect.gen(function* () {
+          while (sent < total) {
+            for (let i = 0; i < 10 && sent < total; i++) {
+              sent++
+              sender.send({ type: "send", room: sent % 3 === 0 ? "side" : "lobby", text: `m${sent}` })
+            }
+            yield* Effect.sleep(Duration.millis(3))
           }
-          yield* Effect.sleep(Duration.millis(3))
+        })
+        const pumping = yield* Effect.fork(pump)
+        yield* first.nextOf("message", (m) => m.id >= 20, 10_000)
+        yield* dropAbruptly(first)
+        yield* sender.nextOf("left", (f) => f.name === "dana" && f.room === "lobby", 10_000)
+        const since = { lobby: lastId(first, "lobby"), side: lastId(first, "side") }
+        yield* Effect.sleep(Duration.millis(30))
+        const second = yield* TestServer.jsonClient({ resume: { token: first.welcome.resume, since } })
+        expect(second.welcome).toMatchObject({ resumed: true, name: "dana", rooms: ["lobby", "side"] })
+        expect(second.welcome.resume).not.toBe(first.welcome.resume)
+        yield* pumping.await
+        for (const room of ["lobby", "side"]) {
+          const expectedLast = room === "side" ? total / 3 : total - total / 3
+          while (Math.max(0, ...seenIds(second, room)) < expectedLast)
+            yield* second.nextOf("message", (m) => m.room === room, 10_000)
+          const ids = [
+            ...seenIds(first, room).filter((id) => id <= since[room as "lobby" | "side"]),
+            ...seenIds(second, room)
+          ]
+          expect(ids).toEqual(Array.from({ length: expectedLast }, (_, i) => i + 1))
         }
-      })
-      const pumping = yield* Effect.fork(pump)
-      yield* first.nextOf("message", (m) => m.id >= 20, 10_000)
-      yield* dropAbruptly(first)
-      yield* sender.nextOf("left", (f) => f.name === "dana" && f.room === "lobby", 10_000)
-      const since = { lobby: lastId(first, "lobby"), side: lastId(first, "side") }
-      yield* Effect.sleep(Duration.millis(30))
-      const second = yield* TestServer.jsonClient({ resume: { token: first.welcome.resume, since } })
-      expect(second.welcome).toMatchObject({ resumed: true, name: "dana", rooms: ["lobby", "side"] })
-      expect(second.welcome.resume).not.toBe(first.welcome.resume)
-      yield* pumping.await
-      for (const room of ["lobby", "side"]) {
-        const expectedLast = room === "side" ? total / 3 : total - total / 3
-        while (Math.max(0, ...seenIds(second, room)) < expectedLast) yield* second.nextOf("message", (m) => m.room === room, 10_000)
-        const ids = [...seenIds(first, room).filter((id) => id <= since[room as "lobby" | "side"]), ...seenIds(second, room)]
-        expect(ids).toEqual(Array.from({ length: expectedLast }, (_, i) => i + 1))
-      }
-      // the others see the resumed session come back
-      expect(yield* sender.nextOf("joined", (f) => f.name === "dana")).toBeDefined()
-    }).pipe(serve(fast)), 30_000)
+        // the others see the resumed session come back
+        expect(yield* sender.nextOf("joined", (f) => f.name === "dana")).toBeDefined()
+      }).pipe(serve(fast)),
+    30_000
+  )
 
   it.live("keeps the name reserved during the window and frees it after", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "keeper" })
       yield* dropAbruptly(a)
       yield* Effect.sleep(Duration.millis(100))
@@ -73,10 +88,11 @@ describe("resume", () => {
       expect(yield* b.nextOf("ack", (f) => f.ref === "n")).toBeDefined()
       const late = yield* TestServer.jsonClient({ resume: { token: a.welcome.resume, since: {} } })
       expect(late.welcome.resumed).toBe(false)
-    }).pipe(serve({ resumeWindow: Duration.millis(500) })))
+    }).pipe(serve({ resumeWindow: Duration.millis(500) }))
+  )
 
   it.live("answers resumed: false for an unknown token, a used token, and after a clean close", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const unknown = yield* TestServer.jsonClient({ name: "u", resume: { token: "not-a-token", since: {} } })
       expect(unknown.welcome).toMatchObject({ resumed: false, name: "u" })
       const a = yield* TestServer.jsonClient({ name: "once" })
@@ -90,10 +106,11 @@ describe("resume", () => {
       yield* b.waitClosed()
       const afterClean = yield* TestServer.jsonClient({ name: "once", resume: { token: b.welcome.resume, since: {} } })
       expect(afterClean.welcome).toMatchObject({ resumed: false, name: "once" })
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("answers resumed: false when missed messages fell out of history", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sender = yield* TestServer.jsonClient({ name: "s" })
       const a = yield* TestServer.jsonClient({ name: "gone" })
       yield* a.nextOf("history")
@@ -103,10 +120,11 @@ describe("resume", () => {
       const b = yield* TestServer.jsonClient({ name: "gone", resume: { token: a.welcome.resume, since: { lobby: 0 } } })
       // the fresh session may take its name back: the old one ended
       expect(b.welcome).toMatchObject({ resumed: false, name: "gone" })
-    }).pipe(serve({ ...fast, historyRetain: 10 })))
+    }).pipe(serve({ ...fast, historyRetain: 10 }))
+  )
 
   it.live("a second connection with the token takes over: the old socket gets 4009, the others see nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const other = yield* TestServer.jsonClient({ name: "other" })
       const a = yield* TestServer.jsonClient({ name: "twin" })
       yield* other.nextOf("joined")
@@ -117,10 +135,11 @@ describe("resume", () => {
       expect(yield* other.nextOf("message")).toMatchObject({ from: "twin", text: "still me" })
       expect(other.all("left")).toEqual([])
       expect(other.all("joined").length).toBe(1)
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("a send retried with the same ref after a resume is acknowledged once and delivered once", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const watcher = yield* TestServer.jsonClient({ name: "watcher" })
       const a = yield* TestServer.jsonClient({ name: "retrier" })
       a.send({ type: "send", room: "lobby", text: "exactly once", ref: "r1" })
@@ -135,5 +154,6 @@ describe("resume", () => {
       expect(yield* b.nextOf("ack", (f) => f.ref === "r2")).toMatchObject({ id: ack.id + 1 })
       yield* watcher.nextOf("message", (m) => m.text === "next")
       expect(watcher.all("message").map((m) => m.text)).toEqual(["exactly once", "next"])
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 })

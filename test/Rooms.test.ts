@@ -8,11 +8,12 @@ const { serve } = TestServer
 const fast = TestServer.noRateLimit
 
 const health = Effect.flatMap(ChatHttpServer.ServerAddress, (address) =>
-  Effect.promise(() => fetch(`http://127.0.0.1:${address.port}/healthz`).then((r) => r.json())))
+  Effect.promise(() => fetch(`http://127.0.0.1:${address.port}/healthz`).then((r) => r.json()))
+)
 
 describe("rooms", () => {
   it.live("a member of one room never receives another room's messages", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "a", rooms: ["red"] })
       const b = yield* TestServer.jsonClient({ name: "b", rooms: ["blue"] })
       a.send({ type: "send", room: "red", text: "for red", ref: "1" })
@@ -28,10 +29,11 @@ describe("rooms", () => {
       // ids are per room: both rooms start at 1
       expect(a.all("message")[0].id).toBe(1)
       expect(b.all("message")[0].id).toBe(1)
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("join and leave answer with ack, members, history and presence", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "alice", rooms: [] })
       expect(a.welcome.rooms).toEqual([])
       const b = yield* TestServer.jsonClient({ name: "bob", rooms: ["den"] })
@@ -41,7 +43,12 @@ describe("rooms", () => {
       expect(yield* a.nextOf("history")).toMatchObject({ room: "den", messages: [], more: false })
       expect(yield* b.nextOf("joined")).toMatchObject({ room: "den", name: "alice" })
       b.send({ type: "who", room: "den", ref: "w" })
-      expect(yield* b.nextOf("members", (f) => f.ref === "w")).toEqual({ type: "members", room: "den", names: ["alice", "bob"], ref: "w" })
+      expect(yield* b.nextOf("members", (f) => f.ref === "w")).toEqual({
+        type: "members",
+        room: "den",
+        names: ["alice", "bob"],
+        ref: "w"
+      })
       a.send({ type: "leave", room: "den", ref: "l" })
       expect(yield* a.nextOf("ack")).toEqual({ type: "ack", ref: "l" })
       expect(yield* b.nextOf("left")).toMatchObject({ room: "den", name: "alice" })
@@ -51,10 +58,11 @@ describe("rooms", () => {
       expect(yield* a.nextOf("error")).toMatchObject({ code: "not_in_room", ref: "w2" })
       a.send({ type: "join", room: "bad room!", ref: "x" })
       expect(yield* a.nextOf("error")).toMatchObject({ code: "invalid_room", ref: "x" })
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("a dropped connection leaves every room it was in", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const watcher = yield* TestServer.jsonClient({ name: "watcher", rooms: ["one", "two"] })
       const dropper = yield* TestServer.jsonClient({ name: "dropper", rooms: ["one", "two"] })
       yield* watcher.nextOf("joined", (f) => f.room === "one")
@@ -65,19 +73,21 @@ describe("rooms", () => {
       expect(lefts.every((f) => f.name === "dropper")).toBe(true)
       watcher.send({ type: "who", room: "one", ref: "w" })
       expect((yield* watcher.nextOf("members", (f) => f.ref === "w")).names).toEqual(["watcher"])
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("caps rooms per connection with too_many_rooms", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ rooms: ["r1", "r2", "r3", "r4"] })
       expect(a.welcome.rooms).toEqual(["r1", "r2", "r3"])
       expect(yield* a.nextOf("error")).toMatchObject({ code: "too_many_rooms" })
       a.send({ type: "join", room: "r5", ref: "j" })
       expect(yield* a.nextOf("error", (f) => f.ref === "j")).toMatchObject({ code: "too_many_rooms" })
-    }).pipe(serve({ maxRoomsPerConnection: 3 })))
+    }).pipe(serve({ maxRoomsPerConnection: 3 }))
+  )
 
   it.live("forgets a room once it is empty and has no history", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ rooms: ["ephemeral"] })
       yield* a.nextOf("history")
       expect((yield* health).rooms).toBe(1)
@@ -90,12 +100,13 @@ describe("rooms", () => {
         Effect.orElse(() => health)
       )
       expect(settled).toMatchObject({ rooms: 0, retainedRooms: 0 })
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 })
 
 describe("order", () => {
   it.live("two concurrent senders: three receivers see one order with gapless ids", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const receivers = [
         yield* TestServer.jsonClient({ rooms: ["race"] }),
         yield* TestServer.jsonClient({ rooms: ["race"] }),
@@ -123,14 +134,15 @@ describe("order", () => {
       // each sender's own messages keep their order
       expect(seen[0]!.filter((t) => t.startsWith("a"))).toEqual(Array.from({ length: count }, (_, i) => `a${i}`))
       expect(plainObserver.received.length).toBe(1) // the plain user is in the lobby only
-    }).pipe(serve(fast)))
+    }).pipe(serve(fast))
+  )
 
   it.live("a join during a burst gets history then live messages with no gap and no duplicate", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sender = yield* TestServer.jsonClient({ name: "sender", rooms: ["burst"] })
       const total = 400
       let sent = 0
-      const pump = Effect.gen(function*() {
+      const pump = Effect.gen(function* () {
         while (sent < total) {
           for (let i = 0; i < 20 && sent < total; i++) sender.send({ type: "send", room: "burst", text: `m${++sent}` })
           yield* Effect.sleep(Duration.millis(2))
@@ -148,12 +160,13 @@ describe("order", () => {
       const first = ids[0]!
       expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => first + i))
       expect(ids[ids.length - 1]).toBe(total)
-    }).pipe(serve({ ...fast, joinHistory: 50 })))
+    }).pipe(serve({ ...fast, joinHistory: 50 }))
+  )
 })
 
 describe("history", () => {
   it.live("join history holds the newest messages; paging reaches the oldest retained one", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "a", rooms: ["h"] })
       for (let i = 1; i <= 130; i++) a.send({ type: "send", room: "h", text: `m${i}`, ref: String(i) })
       yield* a.nextOf("ack", (f) => f.ref === "130")
@@ -172,12 +185,13 @@ describe("history", () => {
       expect(small.more).toBe(true)
       b.send({ type: "history", room: "h", limit: 0, ref: "bad" })
       expect(yield* b.nextOf("error")).toMatchObject({ code: "invalid_frame" })
-    }).pipe(serve(fast)))
+    }).pipe(serve(fast))
+  )
 })
 
 describe("nicknames", () => {
   it.live("honours hello.name, refuses a case-insensitive clash, frees a name at once", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "Alice" })
       expect(a.welcome.name).toBe("Alice")
       const b = yield* TestServer.jsonClient({ name: "alice" })
@@ -189,20 +203,22 @@ describe("nicknames", () => {
       expect(yield* a.nextOf("ack")).toEqual({ type: "ack", ref: "n" })
       b.send({ type: "nick", name: "alice", ref: "n2" })
       expect(yield* b.nextOf("ack", (f) => f.ref === "n2")).toBeDefined()
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("rejects invalid and reserved names", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "bad name" })
       expect(yield* a.nextOf("error")).toMatchObject({ code: "invalid_name" })
       for (const name of ["user7", "USER12", "", "x".repeat(33), "tab\there", "ünïcode"]) {
         a.send({ type: "nick", name, ref: name })
         expect(yield* a.nextOf("error", (f) => f.ref === name)).toMatchObject({ code: "invalid_name" })
       }
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("renamed reaches each member of the user's rooms once, and the user", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "ann", rooms: ["x", "y"] })
       const b = yield* TestServer.jsonClient({ name: "ben", rooms: ["x", "y"] })
       const c = yield* TestServer.jsonClient({ name: "cat", rooms: ["y"] })
@@ -218,12 +234,13 @@ describe("nicknames", () => {
       expect(b.all("renamed").length).toBe(1)
       c.send({ type: "who", room: "y", ref: "w" })
       expect((yield* c.nextOf("members", (f) => f.ref === "w")).names).toEqual(["anna", "ben", "cat"])
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 })
 
 describe("direct messages and acknowledgements", () => {
   it.live("a direct message reaches one user in any room and is echoed to the sender", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "amy", rooms: ["r1"] })
       const b = yield* TestServer.jsonClient({ name: "Bea", rooms: ["r2"] })
       const c = yield* TestServer.jsonClient({ name: "cal", rooms: ["r1", "r2"] })
@@ -237,10 +254,11 @@ describe("direct messages and acknowledgements", () => {
       c.send({ type: "ping", ref: "sync" })
       yield* c.nextOf("pong")
       expect(c.all("direct")).toEqual([])
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 
   it.live("every request with a ref gets exactly one answer carrying it", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "a" })
       const requests = [
         { type: "send", room: "lobby", text: "hi", ref: "1" },
@@ -276,12 +294,13 @@ describe("direct messages and acknowledgements", () => {
       // 4,000 code points is the limit, not 4,000 UTF-16 units
       a.send({ type: "send", room: "lobby", text: "😀".repeat(4000), ref: "emoji" })
       expect(yield* a.nextOf("ack", (f) => f.ref === "emoji")).toMatchObject({ id: 2 })
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 })
 
 describe("plain dialect in rooms", () => {
   it.live("/join moves, /who lists the room, /msg reaches a JSON user, and JSON users see plain messages", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const json = yield* TestServer.jsonClient({ name: "jay", rooms: ["lobby", "side"] })
       const plain = yield* TestServer.plainClient("?name=pia")
       yield* plain.next()
@@ -301,5 +320,6 @@ describe("plain dialect in rooms", () => {
       expect(yield* plain.next()).toBe("[pia → jay]: secret")
       plain.send("/nick jay")
       expect(yield* plain.next()).toMatch(/^Error: jay is taken/)
-    }).pipe(serve()))
+    }).pipe(serve())
+  )
 })

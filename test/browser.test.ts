@@ -265,401 +265,456 @@ suite(suiteName, () => {
     await server?.stop()
   })
 
-  it("two pages chat with each other", async () => {
-    const alice = await openChat(server.port, "alice")
-    const bob = await openChat(server.port, "bob")
-    try {
-      await alice.page.locator("#member-list button.member", { hasText: "bob" }).waitFor({ timeout: WAIT })
-
-      await say(alice.page, "Hi Bob, this is Alice")
-      await message(bob.page, "Hi Bob, this is Alice").waitFor({ timeout: WAIT })
-      await say(bob.page, "Hello Alice!\nTwo lines from Bob")
-      await message(alice.page, "Hello Alice!\nTwo lines from Bob").waitFor({ timeout: WAIT })
-
-      const fromAlice = message(bob.page, "Hi Bob, this is Alice")
-      assert.strictEqual(await fromAlice.locator(".from").textContent(), "alice")
-      assert.isFalse(await fromAlice.evaluate((el) => el.classList.contains("mine")), "someone else's message")
-      const own = message(alice.page, "Hi Bob, this is Alice")
-      assert.isTrue(await own.evaluate((el) => el.classList.contains("mine")), "own message is marked")
-      assert.match(String(await own.locator("time").getAttribute("datetime")), /^\d{4}-\d\d-\d\dT/)
-      // Each message shows once, though the sender got both its ack and its broadcast copy.
-      assert.strictEqual(await message(alice.page, "Hi Bob, this is Alice").count(), 1)
-      assert.strictEqual(await message(bob.page, "Hello Alice!\nTwo lines from Bob").count(), 1)
-
-      mkdirSync(`${root}test-artifacts`, { recursive: true })
-      await alice.page.screenshot({ path: `${root}test-artifacts/two-page-chat.png` })
-      assert.deepStrictEqual([...alice.problems, ...bob.problems], [])
-    } finally {
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
-
-  it("chats with terminal clients of both dialects", async () => {
-    const carol = await jsonClient(server.port, { name: "carol" })
-    const dave = await plainClient(server.port, "dave")
-    const erin = await openChat(server.port, "erin")
-    try {
-      await say(erin.page, "hello terminals")
-      await carol.frames.waitFor(
-        (fs) => fs.find((f) => f.type === "message" && f.from === "erin" && f.text === "hello terminals"),
-        "erin's message at carol"
-      )
-      await dave.lines.waitFor((ls) => ls.find((l) => l === "[erin]: hello terminals"), "erin's line at dave")
-
-      await carol.say("lobby", "hi from the JSON terminal")
-      dave.say("hi from the plain terminal")
-      await message(erin.page, "hi from the JSON terminal").waitFor({ timeout: WAIT })
-      await message(erin.page, "hi from the plain terminal").waitFor({ timeout: WAIT })
-      assert.strictEqual(
-        await message(erin.page, "hi from the plain terminal").locator(".from").textContent(),
-        "dave"
-      )
-      // Presence is live: the terminals are listed, and one leaving disappears from the list.
-      await erin.page.locator("#member-list button.member", { hasText: "carol" }).waitFor({ timeout: WAIT })
-      carol.close()
-      await erin.page.locator("#member-list button.member", { hasText: "carol" }).waitFor({
-        state: "detached",
-        timeout: WAIT
-      })
-      assert.deepStrictEqual(erin.problems, [])
-    } finally {
-      carol.close()
-      dave.close()
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
-
-  it("shows markup in messages as text and never runs it", async () => {
-    const mallory = await openChat(server.port, "mallory")
-    const victim = await openChat(server.port, "victim")
-    const payload = "<img src=x onerror=alert(1)>"
-    try {
-      await say(mallory.page, payload)
-      await message(victim.page, payload).waitFor({ timeout: WAIT })
-      await message(mallory.page, payload).waitFor({ timeout: WAIT })
-      for (const { page } of [mallory, victim]) {
-        assert.strictEqual(await page.locator("#messages img").count(), 0, "no img element was created")
-        assert.strictEqual(await message(page, payload).locator(".text").textContent(), payload)
-      }
-      // Give a would-be onerror handler its chance to fire before declaring victory.
-      await victim.page.evaluate(() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 200))))
-      assert.deepStrictEqual([...mallory.problems, ...victim.problems], [])
-    } finally {
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
-
-  it("sends a direct message from the member list and shows it apart", async () => {
-    const frank = await openChat(server.port, "frank")
-    const grace = await openChat(server.port, "grace")
-    try {
-      await frank.page.locator("#member-list button.member", { hasText: "grace" }).click()
-      assert.strictEqual(await frank.page.inputValue("#composer-input"), "/msg grace ")
-      await frank.page.locator("#composer-input").press("End")
-      await frank.page.keyboard.type("just between us")
-      await frank.page.keyboard.press("Enter")
-
-      await message(frank.page, "just between us").waitFor({ timeout: WAIT })
-      assert.strictEqual(await frank.page.textContent("#conversation-title"), "@ grace")
-
-      // Grace is in the lobby; the direct message waits in its own conversation, counted as unread.
-      const conversation = grace.page.locator("#dm-list button", { hasText: "frank" })
-      await conversation.locator(".badge").waitFor({ timeout: WAIT })
-      assert.match(String(await conversation.locator(".badge").textContent()), /^1/)
-      await conversation.click()
-      const received = message(grace.page, "just between us")
-      await received.waitFor({ timeout: WAIT })
-      assert.isTrue(await received.evaluate((el) => el.classList.contains("direct")))
-      assert.strictEqual(await received.locator(".from").textContent(), "frank")
-      assert.strictEqual(await conversation.locator(".badge").count(), 0, "reading clears the unread count")
-      assert.deepStrictEqual([...frank.problems, ...grace.problems], [])
-    } finally {
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
-
-  it("explains a taken name next to the name field", async () => {
-    const first = await openChat(server.port, "heidi")
-    const second = await openChat(server.port)
-    try {
-      const assigned = await second.page.inputValue("#name-input")
-      await second.page.fill("#name-input", "HEIDI")
-      await second.page.press("#name-input", "Enter")
-      const error = second.page.locator("#name-error[data-code='name_taken']")
-      await error.waitFor({ timeout: WAIT })
-      assert.match(String(await error.textContent()), /taken/i)
-      assert.strictEqual(await second.page.getAttribute("#name-input", "aria-invalid"), "true")
-      assert.strictEqual(await second.page.textContent("#member-list .member.me"), `${assigned}you`)
-
-      await second.page.fill("#name-input", "bad name!")
-      await second.page.press("#name-input", "Enter")
-      await second.page.locator("#name-error[data-code='invalid_name']").waitFor({ timeout: WAIT })
-      assert.deepStrictEqual([...first.problems, ...second.problems], [])
-    } finally {
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
-
-  it("joins, switches and leaves rooms, counting unread messages", async () => {
-    const ivan = await openChat(server.port, "ivan")
-    const judy = await jsonClient(server.port, { name: "judy", rooms: ["lobby", "side-room"] })
-    try {
-      await ivan.page.fill("#join-input", "side-room")
-      await ivan.page.press("#join-input", "Enter")
-      await ivan.page.locator("#conversation-title", { hasText: "# side-room" }).waitFor({ timeout: WAIT })
-      await ivan.page.locator("#member-list button.member", { hasText: "judy" }).waitFor({ timeout: WAIT })
-
-      await ivan.page.locator("#room-list button", { hasText: "lobby" }).click()
-      await judy.say("side-room", "you missed this")
-      const side = ivan.page.locator("#room-list button", { hasText: "side-room" })
-      await side.locator(".badge").waitFor({ timeout: WAIT })
-      await side.click()
-      await message(ivan.page, "you missed this").waitFor({ timeout: WAIT })
-
-      await ivan.page.click("#leave-button")
-      await side.waitFor({ state: "detached", timeout: WAIT })
-      await ivan.page.locator("#conversation-title", { hasText: "# lobby" }).waitFor({ timeout: WAIT })
-      await judy.frames.waitFor(
-        (fs) => fs.find((f) => f.type === "left" && f.room === "side-room" && f.name === "ivan"),
-        "ivan leaving side-room"
-      )
-      assert.deepStrictEqual(ivan.problems, [])
-    } finally {
-      judy.close()
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
-
-  it("resumes after a dropped connection without losing or repeating messages", async () => {
-    const proxy = await startProxy(server.port)
-    const ken = await openChat(proxy.port, "ken")
-    const lena = await jsonClient(server.port, { name: "lena" })
-    try {
-      await lena.say("lobby", "before the drop")
-      await message(ken.page, "before the drop").waitFor({ timeout: WAIT })
-
-      proxy.cut()
-      await ken.page.locator("#status[data-state='reconnecting']", { hasText: /^Reconnecting in \d+s$/ }).waitFor({
-        timeout: WAIT
-      })
-      for (const text of ["missed one", "missed two", "missed three"]) await lena.say("lobby", text)
-      await say(ken.page, "typed while offline")
-      await ken.page.locator("#messages .pending.queued").waitFor({ timeout: WAIT })
-      proxy.heal()
-
-      await waitOnline(ken.page)
-      for (const text of ["missed one", "missed two", "missed three"]) {
-        await message(ken.page, text).waitFor({ timeout: WAIT })
-      }
-      await lena.frames.waitFor(
-        (fs) => fs.find((f) => f.type === "message" && f.from === "ken" && f.text === "typed while offline"),
-        "the queued message at lena"
-      )
-      await message(ken.page, "typed while offline").waitFor({ timeout: WAIT })
-      await ken.page.locator("#messages .pending").waitFor({ state: "detached", timeout: WAIT })
-
-      // The session was resumed: same name, no warning, and every message exactly once.
-      assert.strictEqual(await ken.page.inputValue("#name-input"), "ken")
-      assert.isTrue(await ken.page.locator("#notice").isHidden())
-      for (const text of ["before the drop", "missed one", "missed two", "missed three", "typed while offline"]) {
-        assert.strictEqual(await message(ken.page, text).count(), 1, text)
-      }
-      const ids = await ken.page.$$eval("#messages .message[data-id]", (els) => els.map((el) => el.dataset.id))
-      assert.strictEqual(new Set(ids).size, ids.length, "no id twice")
-      assert.strictEqual(
-        lena.frames.items.filter((f) => f.type === "message" && f.text === "typed while offline").length,
-        1,
-        "the queued message was posted once"
-      )
-      assert.deepStrictEqual(ken.problems, [])
-    } finally {
-      lena.close()
-      await closeContexts()
-      await proxy.close()
-    }
-  }, TEST_TIMEOUT)
-
-  it("keeps the name and rooms across a reload", async () => {
-    const mike = await openChat(server.port, "mike")
-    try {
-      await mike.page.fill("#join-input", "reload-room")
-      await mike.page.press("#join-input", "Enter")
-      await mike.page.locator("#conversation-title", { hasText: "# reload-room" }).waitFor({ timeout: WAIT })
-      await say(mike.page, "said before reloading")
-      await message(mike.page, "said before reloading").waitFor({ timeout: WAIT })
-
-      await mike.page.reload()
-      await waitOnline(mike.page)
-      await mike.page.locator("#room-list button", { hasText: "reload-room" }).click()
-      await message(mike.page, "said before reloading").waitFor({ timeout: WAIT })
-      assert.strictEqual(await mike.page.inputValue("#name-input"), "mike")
-      assert.isTrue(await mike.page.locator("#name-error").isHidden(), "the name was not lost to the old session")
-      assert.strictEqual(await message(mike.page, "said before reloading").count(), 1)
-      assert.deepStrictEqual(mike.problems, [])
-    } finally {
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
-
-  it("survives a server restart: reconnecting, then online, and messages flow again", async () => {
-    let own = await startServer()
-    const port = own.port
-    const nina = await openChat(port, "nina")
-    try {
-      await say(nina.page, "before the restart")
-      await message(nina.page, "before the restart").waitFor({ timeout: WAIT })
-
-      await own.stop()
-      await nina.page.locator("#status[data-state='reconnecting']").waitFor({ timeout: WAIT })
-      await say(nina.page, "queued during the restart")
-      await nina.page.locator("#messages .pending.queued").waitFor({ timeout: WAIT })
-
-      own = await startServer({ port })
-      await waitOnline(nina.page)
-      // A new server cannot resume the old session, and the page says so.
-      await nina.page.locator("#notice", { hasText: "may be missing" }).waitFor({ timeout: WAIT })
-      assert.strictEqual(await nina.page.inputValue("#name-input"), "nina")
-
-      const oscar = await jsonClient(port, { name: "oscar" })
+  it(
+    "two pages chat with each other",
+    async () => {
+      const alice = await openChat(server.port, "alice")
+      const bob = await openChat(server.port, "bob")
       try {
-        await oscar.frames.waitFor(
-          (fs) =>
-            fs.find((f) =>
-              (f.type === "message" && f.text === "queued during the restart") ||
-              (f.type === "history" &&
-                (f.messages as Array<Frame>).some((m) => m.text === "queued during the restart"))
-            ),
-          "the message queued during the restart"
-        )
-        await say(nina.page, "after the restart")
-        await oscar.frames.waitFor(
-          (fs) => fs.find((f) => f.type === "message" && f.from === "nina" && f.text === "after the restart"),
-          "a message sent after the restart"
-        )
-        await oscar.say("lobby", "welcome back")
-        await message(nina.page, "welcome back").waitFor({ timeout: WAIT })
-        assert.strictEqual(await message(nina.page, "queued during the restart").count(), 1)
+        await alice.page.locator("#member-list button.member", { hasText: "bob" }).waitFor({ timeout: WAIT })
+
+        await say(alice.page, "Hi Bob, this is Alice")
+        await message(bob.page, "Hi Bob, this is Alice").waitFor({ timeout: WAIT })
+        await say(bob.page, "Hello Alice!\nTwo lines from Bob")
+        await message(alice.page, "Hello Alice!\nTwo lines from Bob").waitFor({ timeout: WAIT })
+
+        const fromAlice = message(bob.page, "Hi Bob, this is Alice")
+        assert.strictEqual(await fromAlice.locator(".from").textContent(), "alice")
+        assert.isFalse(await fromAlice.evaluate((el) => el.classList.contains("mine")), "someone else's message")
+        const own = message(alice.page, "Hi Bob, this is Alice")
+        assert.isTrue(await own.evaluate((el) => el.classList.contains("mine")), "own message is marked")
+        assert.match(String(await own.locator("time").getAttribute("datetime")), /^\d{4}-\d\d-\d\dT/)
+        // Each message shows once, though the sender got both its ack and its broadcast copy.
+        assert.strictEqual(await message(alice.page, "Hi Bob, this is Alice").count(), 1)
+        assert.strictEqual(await message(bob.page, "Hello Alice!\nTwo lines from Bob").count(), 1)
+
+        mkdirSync(`${root}test-artifacts`, { recursive: true })
+        await alice.page.screenshot({ path: `${root}test-artifacts/two-page-chat.png` })
+        assert.deepStrictEqual([...alice.problems, ...bob.problems], [])
       } finally {
-        oscar.close()
+        await closeContexts()
       }
-      assert.deepStrictEqual(nina.problems, [])
-    } finally {
-      await closeContexts()
-      await own.stop()
-    }
-  }, TEST_TIMEOUT)
+    },
+    TEST_TIMEOUT
+  )
 
-  it("loads older history with the button and by scrolling up, until the beginning", async () => {
-    const own = await startServer({
-      args: ["--join-history", "3", "--history-size", "200", "--rate", "1000", "--burst", "1000"]
-    })
-    try {
-      const writer = await jsonClient(own.port, { name: "writer", rooms: ["archive"] })
-      for (let i = 1; i <= 120; i++) await writer.say("archive", `old message ${i}`)
-      writer.close()
+  it(
+    "chats with terminal clients of both dialects",
+    async () => {
+      const carol = await jsonClient(server.port, { name: "carol" })
+      const dave = await plainClient(server.port, "dave")
+      const erin = await openChat(server.port, "erin")
+      try {
+        await say(erin.page, "hello terminals")
+        await carol.frames.waitFor(
+          (fs) => fs.find((f) => f.type === "message" && f.from === "erin" && f.text === "hello terminals"),
+          "erin's message at carol"
+        )
+        await dave.lines.waitFor((ls) => ls.find((l) => l === "[erin]: hello terminals"), "erin's line at dave")
 
-      const { page, problems } = await openChat(own.port, "reader")
-      await page.fill("#join-input", "archive")
-      await page.press("#join-input", "Enter")
-      await message(page, "old message 120").waitFor({ timeout: WAIT })
-      await message(page, "old message 118").waitFor({ timeout: WAIT })
-      assert.strictEqual(await message(page, "old message 117").count(), 0, "only the join history at first")
-      assert.isTrue(await page.locator("#history-start").isHidden())
-
-      // Three messages do not fill the screen, so the button is the way to more.
-      await page.locator("#load-older").click()
-      await message(page, "old message 68").waitFor({ timeout: WAIT })
-      assert.strictEqual(await message(page, "old message 67").count(), 0, "one page of 50")
-
-      // Reaching the top asks for the previous page, until the server says there is nothing older.
-      const scrollToTop = () =>
-        page.locator("#scroller").evaluate((el) => {
-          el.scrollTop = 0
+        await carol.say("lobby", "hi from the JSON terminal")
+        dave.say("hi from the plain terminal")
+        await message(erin.page, "hi from the JSON terminal").waitFor({ timeout: WAIT })
+        await message(erin.page, "hi from the plain terminal").waitFor({ timeout: WAIT })
+        assert.strictEqual(
+          await message(erin.page, "hi from the plain terminal").locator(".from").textContent(),
+          "dave"
+        )
+        // Presence is live: the terminals are listed, and one leaving disappears from the list.
+        await erin.page.locator("#member-list button.member", { hasText: "carol" }).waitFor({ timeout: WAIT })
+        carol.close()
+        await erin.page.locator("#member-list button.member", { hasText: "carol" }).waitFor({
+          state: "detached",
+          timeout: WAIT
         })
-      await scrollToTop()
-      await message(page, "old message 18").waitFor({ timeout: WAIT })
-      await scrollToTop()
-      await message(page, "old message 1").waitFor({ timeout: WAIT })
-      await page.locator("#history-start").waitFor({ timeout: WAIT })
-      assert.isTrue(await page.locator("#load-older").isHidden())
+        assert.deepStrictEqual(erin.problems, [])
+      } finally {
+        carol.close()
+        dave.close()
+        await closeContexts()
+      }
+    },
+    TEST_TIMEOUT
+  )
 
-      const texts = await page.$$eval("#messages .message .text", (els) => els.map((el) => el.textContent))
-      assert.deepStrictEqual(texts, Array.from({ length: 120 }, (_, i) => `old message ${i + 1}`))
-      assert.deepStrictEqual(problems, [])
-    } finally {
-      await closeContexts()
-      await own.stop()
-    }
-  }, TEST_TIMEOUT)
+  it(
+    "shows markup in messages as text and never runs it",
+    async () => {
+      const mallory = await openChat(server.port, "mallory")
+      const victim = await openChat(server.port, "victim")
+      const payload = "<img src=x onerror=alert(1)>"
+      try {
+        await say(mallory.page, payload)
+        await message(victim.page, payload).waitFor({ timeout: WAIT })
+        await message(mallory.page, payload).waitFor({ timeout: WAIT })
+        for (const { page } of [mallory, victim]) {
+          assert.strictEqual(await page.locator("#messages img").count(), 0, "no img element was created")
+          assert.strictEqual(await message(page, payload).locator(".text").textContent(), payload)
+        }
+        // Give a would-be onerror handler its chance to fire before declaring victory.
+        await victim.page.evaluate(() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 200))))
+        assert.deepStrictEqual([...mallory.problems, ...victim.problems], [])
+      } finally {
+        await closeContexts()
+      }
+    },
+    TEST_TIMEOUT
+  )
 
-  it("works from the keyboard alone, with a visible focus", async () => {
-    const { page, problems } = await openChat(server.port)
-    try {
-      const focused = () =>
-        page.evaluate(() => {
-          const element = document.activeElement as HTMLElement | null
-          return { id: element?.id ?? "", outline: element === null ? "none" : getComputedStyle(element).outlineStyle }
+  it(
+    "sends a direct message from the member list and shows it apart",
+    async () => {
+      const frank = await openChat(server.port, "frank")
+      const grace = await openChat(server.port, "grace")
+      try {
+        await frank.page.locator("#member-list button.member", { hasText: "grace" }).click()
+        assert.strictEqual(await frank.page.inputValue("#composer-input"), "/msg grace ")
+        await frank.page.locator("#composer-input").press("End")
+        await frank.page.keyboard.type("just between us")
+        await frank.page.keyboard.press("Enter")
+
+        await message(frank.page, "just between us").waitFor({ timeout: WAIT })
+        assert.strictEqual(await frank.page.textContent("#conversation-title"), "@ grace")
+
+        // Grace is in the lobby; the direct message waits in its own conversation, counted as unread.
+        const conversation = grace.page.locator("#dm-list button", { hasText: "frank" })
+        await conversation.locator(".badge").waitFor({ timeout: WAIT })
+        assert.match(String(await conversation.locator(".badge").textContent()), /^1/)
+        await conversation.click()
+        const received = message(grace.page, "just between us")
+        await received.waitFor({ timeout: WAIT })
+        assert.isTrue(await received.evaluate((el) => el.classList.contains("direct")))
+        assert.strictEqual(await received.locator(".from").textContent(), "frank")
+        assert.strictEqual(await conversation.locator(".badge").count(), 0, "reading clears the unread count")
+        assert.deepStrictEqual([...frank.problems, ...grace.problems], [])
+      } finally {
+        await closeContexts()
+      }
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "explains a taken name next to the name field",
+    async () => {
+      const first = await openChat(server.port, "heidi")
+      const second = await openChat(server.port)
+      try {
+        const assigned = await second.page.inputValue("#name-input")
+        await second.page.fill("#name-input", "HEIDI")
+        await second.page.press("#name-input", "Enter")
+        const error = second.page.locator("#name-error[data-code='name_taken']")
+        await error.waitFor({ timeout: WAIT })
+        assert.match(String(await error.textContent()), /taken/i)
+        assert.strictEqual(await second.page.getAttribute("#name-input", "aria-invalid"), "true")
+        assert.strictEqual(await second.page.textContent("#member-list .member.me"), `${assigned}you`)
+
+        await second.page.fill("#name-input", "bad name!")
+        await second.page.press("#name-input", "Enter")
+        await second.page.locator("#name-error[data-code='invalid_name']").waitFor({ timeout: WAIT })
+        assert.deepStrictEqual([...first.problems, ...second.problems], [])
+      } finally {
+        await closeContexts()
+      }
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "joins, switches and leaves rooms, counting unread messages",
+    async () => {
+      const ivan = await openChat(server.port, "ivan")
+      const judy = await jsonClient(server.port, { name: "judy", rooms: ["lobby", "side-room"] })
+      try {
+        await ivan.page.fill("#join-input", "side-room")
+        await ivan.page.press("#join-input", "Enter")
+        await ivan.page.locator("#conversation-title", { hasText: "# side-room" }).waitFor({ timeout: WAIT })
+        await ivan.page.locator("#member-list button.member", { hasText: "judy" }).waitFor({ timeout: WAIT })
+
+        await ivan.page.locator("#room-list button", { hasText: "lobby" }).click()
+        await judy.say("side-room", "you missed this")
+        const side = ivan.page.locator("#room-list button", { hasText: "side-room" })
+        await side.locator(".badge").waitFor({ timeout: WAIT })
+        await side.click()
+        await message(ivan.page, "you missed this").waitFor({ timeout: WAIT })
+
+        await ivan.page.click("#leave-button")
+        await side.waitFor({ state: "detached", timeout: WAIT })
+        await ivan.page.locator("#conversation-title", { hasText: "# lobby" }).waitFor({ timeout: WAIT })
+        await judy.frames.waitFor(
+          (fs) => fs.find((f) => f.type === "left" && f.room === "side-room" && f.name === "ivan"),
+          "ivan leaving side-room"
+        )
+        assert.deepStrictEqual(ivan.problems, [])
+      } finally {
+        judy.close()
+        await closeContexts()
+      }
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "resumes after a dropped connection without losing or repeating messages",
+    async () => {
+      const proxy = await startProxy(server.port)
+      const ken = await openChat(proxy.port, "ken")
+      const lena = await jsonClient(server.port, { name: "lena" })
+      try {
+        await lena.say("lobby", "before the drop")
+        await message(ken.page, "before the drop").waitFor({ timeout: WAIT })
+
+        proxy.cut()
+        await ken.page.locator("#status[data-state='reconnecting']", { hasText: /^Reconnecting in \d+s$/ }).waitFor({
+          timeout: WAIT
         })
-      // Nothing is focused on a fresh page: Tab walks from the top.
-      const order: Array<string> = []
-      for (let i = 0; i < 40 && !order.includes("composer-input"); i++) {
+        for (const text of ["missed one", "missed two", "missed three"]) await lena.say("lobby", text)
+        await say(ken.page, "typed while offline")
+        await ken.page.locator("#messages .pending.queued").waitFor({ timeout: WAIT })
+        proxy.heal()
+
+        await waitOnline(ken.page)
+        for (const text of ["missed one", "missed two", "missed three"]) {
+          await message(ken.page, text).waitFor({ timeout: WAIT })
+        }
+        await lena.frames.waitFor(
+          (fs) => fs.find((f) => f.type === "message" && f.from === "ken" && f.text === "typed while offline"),
+          "the queued message at lena"
+        )
+        await message(ken.page, "typed while offline").waitFor({ timeout: WAIT })
+        await ken.page.locator("#messages .pending").waitFor({ state: "detached", timeout: WAIT })
+
+        // The session was resumed: same name, no warning, and every message exactly once.
+        assert.strictEqual(await ken.page.inputValue("#name-input"), "ken")
+        assert.isTrue(await ken.page.locator("#notice").isHidden())
+        for (const text of ["before the drop", "missed one", "missed two", "missed three", "typed while offline"]) {
+          assert.strictEqual(await message(ken.page, text).count(), 1, text)
+        }
+        const ids = await ken.page.$$eval("#messages .message[data-id]", (els) => els.map((el) => el.dataset.id))
+        assert.strictEqual(new Set(ids).size, ids.length, "no id twice")
+        assert.strictEqual(
+          lena.frames.items.filter((f) => f.type === "message" && f.text === "typed while offline").length,
+          1,
+          "the queued message was posted once"
+        )
+        assert.deepStrictEqual(ken.problems, [])
+      } finally {
+        lena.close()
+        await closeContexts()
+        await proxy.close()
+      }
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "keeps the name and rooms across a reload",
+    async () => {
+      const mike = await openChat(server.port, "mike")
+      try {
+        await mike.page.fill("#join-input", "reload-room")
+        await mike.page.press("#join-input", "Enter")
+        await mike.page.locator("#conversation-title", { hasText: "# reload-room" }).waitFor({ timeout: WAIT })
+        await say(mike.page, "said before reloading")
+        await message(mike.page, "said before reloading").waitFor({ timeout: WAIT })
+
+        await mike.page.reload()
+        await waitOnline(mike.page)
+        await mike.page.locator("#room-list button", { hasText: "reload-room" }).click()
+        await message(mike.page, "said before reloading").waitFor({ timeout: WAIT })
+        assert.strictEqual(await mike.page.inputValue("#name-input"), "mike")
+        assert.isTrue(await mike.page.locator("#name-error").isHidden(), "the name was not lost to the old session")
+        assert.strictEqual(await message(mike.page, "said before reloading").count(), 1)
+        assert.deepStrictEqual(mike.problems, [])
+      } finally {
+        await closeContexts()
+      }
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "survives a server restart: reconnecting, then online, and messages flow again",
+    async () => {
+      let own = await startServer()
+      const port = own.port
+      const nina = await openChat(port, "nina")
+      try {
+        await say(nina.page, "before the restart")
+        await message(nina.page, "before the restart").waitFor({ timeout: WAIT })
+
+        await own.stop()
+        await nina.page.locator("#status[data-state='reconnecting']").waitFor({ timeout: WAIT })
+        await say(nina.page, "queued during the restart")
+        await nina.page.locator("#messages .pending.queued").waitFor({ timeout: WAIT })
+
+        own = await startServer({ port })
+        await waitOnline(nina.page)
+        // A new server cannot resume the old session, and the page says so.
+        await nina.page.locator("#notice", { hasText: "may be missing" }).waitFor({ timeout: WAIT })
+        assert.strictEqual(await nina.page.inputValue("#name-input"), "nina")
+
+        const oscar = await jsonClient(port, { name: "oscar" })
+        try {
+          await oscar.frames.waitFor(
+            (fs) =>
+              fs.find(
+                (f) =>
+                  (f.type === "message" && f.text === "queued during the restart") ||
+                  (f.type === "history" &&
+                    (f.messages as Array<Frame>).some((m) => m.text === "queued during the restart"))
+              ),
+            "the message queued during the restart"
+          )
+          await say(nina.page, "after the restart")
+          await oscar.frames.waitFor(
+            (fs) => fs.find((f) => f.type === "message" && f.from === "nina" && f.text === "after the restart"),
+            "a message sent after the restart"
+          )
+          await oscar.say("lobby", "welcome back")
+          await message(nina.page, "welcome back").waitFor({ timeout: WAIT })
+          assert.strictEqual(await message(nina.page, "queued during the restart").count(), 1)
+        } finally {
+          oscar.close()
+        }
+        assert.deepStrictEqual(nina.problems, [])
+      } finally {
+        await closeContexts()
+        await own.stop()
+      }
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "loads older history with the button and by scrolling up, until the beginning",
+    async () => {
+      const own = await startServer({
+        args: ["--join-history", "3", "--history-size", "200", "--rate", "1000", "--burst", "1000"]
+      })
+      try {
+        const writer = await jsonClient(own.port, { name: "writer", rooms: ["archive"] })
+        for (let i = 1; i <= 120; i++) await writer.say("archive", `old message ${i}`)
+        writer.close()
+
+        const { page, problems } = await openChat(own.port, "reader")
+        await page.fill("#join-input", "archive")
+        await page.press("#join-input", "Enter")
+        await message(page, "old message 120").waitFor({ timeout: WAIT })
+        await message(page, "old message 118").waitFor({ timeout: WAIT })
+        assert.strictEqual(await message(page, "old message 117").count(), 0, "only the join history at first")
+        assert.isTrue(await page.locator("#history-start").isHidden())
+
+        // Three messages do not fill the screen, so the button is the way to more.
+        await page.locator("#load-older").click()
+        await message(page, "old message 68").waitFor({ timeout: WAIT })
+        assert.strictEqual(await message(page, "old message 67").count(), 0, "one page of 50")
+
+        // Reaching the top asks for the previous page, until the server says there is nothing older.
+        const scrollToTop = () =>
+          page.locator("#scroller").evaluate((el) => {
+            el.scrollTop = 0
+          })
+        await scrollToTop()
+        await message(page, "old message 18").waitFor({ timeout: WAIT })
+        await scrollToTop()
+        await message(page, "old message 1").waitFor({ timeout: WAIT })
+        await page.locator("#history-start").waitFor({ timeout: WAIT })
+        assert.isTrue(await page.locator("#load-older").isHidden())
+
+        const texts = await page.$$eval("#messages .message .text", (els) => els.map((el) => el.textContent))
+        assert.deepStrictEqual(
+          texts,
+          Array.from({ length: 120 }, (_, i) => `old message ${i + 1}`)
+        )
+        assert.deepStrictEqual(problems, [])
+      } finally {
+        await closeContexts()
+        await own.stop()
+      }
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "works from the keyboard alone, with a visible focus",
+    async () => {
+      const { page, problems } = await openChat(server.port)
+      try {
+        const focused = () =>
+          page.evaluate(() => {
+            const element = document.activeElement as HTMLElement | null
+            return {
+              id: element?.id ?? "",
+              outline: element === null ? "none" : getComputedStyle(element).outlineStyle
+            }
+          })
+        // Nothing is focused on a fresh page: Tab walks from the top.
+        const order: Array<string> = []
+        for (let i = 0; i < 40 && !order.includes("composer-input"); i++) {
+          await page.keyboard.press("Tab")
+          const { id, outline } = await focused()
+          assert.notStrictEqual(outline, "none", `focus on #${id} is visible`)
+          order.push(id)
+        }
+        const position = (id: string) => order.indexOf(id)
+        assert.strictEqual(order[0], "skip-link", order.join(" "))
+        assert.isAbove(position("name-input"), 0, order.join(" "))
+        assert.isAbove(position("join-input"), position("name-input"), order.join(" "))
+        assert.isAbove(position("composer-input"), position("join-input"), order.join(" "))
+
+        await page.keyboard.type("sent with the keyboard")
+        await page.keyboard.press("Enter")
+        await message(page, "sent with the keyboard").waitFor({ timeout: WAIT })
+        assert.strictEqual(await page.inputValue("#composer-input"), "", "the composer is cleared for the next one")
+        assert.strictEqual(await page.getAttribute("#announcer", "aria-live"), "polite", "new messages are announced")
+
+        await page.reload()
+        await waitOnline(page)
         await page.keyboard.press("Tab")
-        const { id, outline } = await focused()
-        assert.notStrictEqual(outline, "none", `focus on #${id} is visible`)
-        order.push(id)
+        await page.keyboard.press("Enter")
+        assert.strictEqual((await focused()).id, "composer-input", "the skip link lands in the composer")
+        assert.deepStrictEqual(problems, [])
+      } finally {
+        await closeContexts()
       }
-      const position = (id: string) => order.indexOf(id)
-      assert.strictEqual(order[0], "skip-link", order.join(" "))
-      assert.isAbove(position("name-input"), 0, order.join(" "))
-      assert.isAbove(position("join-input"), position("name-input"), order.join(" "))
-      assert.isAbove(position("composer-input"), position("join-input"), order.join(" "))
+    },
+    TEST_TIMEOUT
+  )
 
-      await page.keyboard.type("sent with the keyboard")
-      await page.keyboard.press("Enter")
-      await message(page, "sent with the keyboard").waitFor({ timeout: WAIT })
-      assert.strictEqual(await page.inputValue("#composer-input"), "", "the composer is cleared for the next one")
-      assert.strictEqual(await page.getAttribute("#announcer", "aria-live"), "polite", "new messages are announced")
+  it(
+    "fits a phone screen, with rooms and members in drawers",
+    async () => {
+      const { page, problems } = await openChat(server.port, undefined, { width: 390, height: 740 })
+      try {
+        // The name field is in the collapsed drawer; the command works from the composer.
+        await say(page, "/nick pat")
+        await page.locator("#member-list .member.me", { hasText: "pat" }).waitFor({ state: "attached", timeout: WAIT })
+        assert.isFalse(await page.locator("#sidebar").isVisible(), "room list collapsed")
+        assert.isFalse(await page.locator("#members-panel").isVisible(), "members collapsed")
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+        assert.isAtMost(overflow, 0, "no horizontal scrolling")
 
-      await page.reload()
-      await waitOnline(page)
-      await page.keyboard.press("Tab")
-      await page.keyboard.press("Enter")
-      assert.strictEqual((await focused()).id, "composer-input", "the skip link lands in the composer")
-      assert.deepStrictEqual(problems, [])
-    } finally {
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
+        await page.click("#rooms-toggle")
+        await page.locator("#sidebar").waitFor({ state: "visible", timeout: WAIT })
+        assert.strictEqual(await page.getAttribute("#rooms-toggle", "aria-expanded"), "true")
+        await page.keyboard.press("Escape")
+        await page.locator("#sidebar").waitFor({ state: "hidden", timeout: WAIT })
 
-  it("fits a phone screen, with rooms and members in drawers", async () => {
-    const { page, problems } = await openChat(server.port, undefined, { width: 390, height: 740 })
-    try {
-      // The name field is in the collapsed drawer; the command works from the composer.
-      await say(page, "/nick pat")
-      await page.locator("#member-list .member.me", { hasText: "pat" }).waitFor({ state: "attached", timeout: WAIT })
-      assert.isFalse(await page.locator("#sidebar").isVisible(), "room list collapsed")
-      assert.isFalse(await page.locator("#members-panel").isVisible(), "members collapsed")
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
-      assert.isAtMost(overflow, 0, "no horizontal scrolling")
+        await page.click("#members-toggle")
+        await page.locator("#members-panel .member.me", { hasText: "pat" }).waitFor({ state: "visible", timeout: WAIT })
+        await page.keyboard.press("Escape")
 
-      await page.click("#rooms-toggle")
-      await page.locator("#sidebar").waitFor({ state: "visible", timeout: WAIT })
-      assert.strictEqual(await page.getAttribute("#rooms-toggle", "aria-expanded"), "true")
-      await page.keyboard.press("Escape")
-      await page.locator("#sidebar").waitFor({ state: "hidden", timeout: WAIT })
-
-      await page.click("#members-toggle")
-      await page.locator("#members-panel .member.me", { hasText: "pat" }).waitFor({ state: "visible", timeout: WAIT })
-      await page.keyboard.press("Escape")
-
-      // Keyboard only: the composer is reachable and Enter sends.
-      await page.locator("#composer-input").focus()
-      await page.keyboard.type("typed on a phone")
-      await page.keyboard.press("Enter")
-      await message(page, "typed on a phone").waitFor({ timeout: WAIT })
-      assert.deepStrictEqual(problems, [])
-    } finally {
-      await closeContexts()
-    }
-  }, TEST_TIMEOUT)
+        // Keyboard only: the composer is reachable and Enter sends.
+        await page.locator("#composer-input").focus()
+        await page.keyboard.type("typed on a phone")
+        await page.keyboard.press("Enter")
+        await message(page, "typed on a phone").waitFor({ timeout: WAIT })
+        assert.deepStrictEqual(problems, [])
+      } finally {
+        await closeContexts()
+      }
+    },
+    TEST_TIMEOUT
+  )
 })

@@ -79,7 +79,7 @@ const spawn = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
 
 /** A library client whose events are recorded, to talk to the terminal client under test. */
 const peer = (url: string, name: string, rooms?: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const context = yield* Layer.build(ChatClient.layer({ url, name, rooms }))
     const client = Context.get(context, ChatClient)
     const events: Array<ChatEvent> = []
@@ -141,11 +141,13 @@ describe("TerminalFormat", () => {
     const colored = TerminalFormat.formatMessage({ room: "lobby", color: true }, message)
     assert.strictEqual(colored, `[\x1b[${TerminalFormat.nameColor("ann")}mann\x1b[0m]: hi`)
     assert.strictEqual(TerminalFormat.nameColor("ann"), TerminalFormat.nameColor("ANN"))
-    const plain = ([
-      { type: "joined", room: "lobby", name: "bob", at: 0 },
-      { type: "reconnecting", attempt: 2, delay: Duration.millis(1500) },
-      { type: "error", code: "name_taken", message: "bob is taken" }
-    ] as const).flatMap((event) => TerminalFormat.formatEvent({ room: "lobby", color: false }, event))
+    const plain = (
+      [
+        { type: "joined", room: "lobby", name: "bob", at: 0 },
+        { type: "reconnecting", attempt: 2, delay: Duration.millis(1500) },
+        { type: "error", code: "name_taken", message: "bob is taken" }
+      ] as const
+    ).flatMap((event) => TerminalFormat.formatEvent({ room: "lobby", color: false }, event))
     assert.deepStrictEqual(plain, [
       "* bob joined #lobby",
       "reconnecting (attempt 2, in 1.5s)…",
@@ -163,12 +165,14 @@ describe("TerminalFormat", () => {
       resume: "t",
       resumed: true
     } as const
-    const lines = ([
-      { type: "connected", welcome, resumed: false, reconnected: false },
-      { type: "disconnected", code: 1006, reason: "" },
-      { type: "connected", welcome, resumed: true, reconnected: true },
-      { type: "connected", welcome: { ...welcome, resumed: false }, resumed: false, reconnected: true }
-    ] as const).flatMap((event) => TerminalFormat.formatEvent({ room: "lobby", color: false }, event))
+    const lines = (
+      [
+        { type: "connected", welcome, resumed: false, reconnected: false },
+        { type: "disconnected", code: 1006, reason: "" },
+        { type: "connected", welcome, resumed: true, reconnected: true },
+        { type: "connected", welcome: { ...welcome, resumed: false }, resumed: false, reconnected: true }
+      ] as const
+    ).flatMap((event) => TerminalFormat.formatEvent({ room: "lobby", color: false }, event))
     assert.deepStrictEqual(lines, [
       "You are connected as ann! There are 2 users here.",
       "disconnected: 1006 connection lost",
@@ -186,11 +190,14 @@ describe("TerminalFormat", () => {
 
 describe("dist/client.js through pipes", () => {
   it.scopedLive("two clients chat; the piped one sends every line, then closes and says goodbye", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { url } = yield* ServerProcess.start()
       const bob = yield* spawn([CLIENT, "--url", url, "--name", "bob"])
       const greeting = "You are connected as bob! There is 1 user here."
-      yield* waitFor(() => `bob to connect: ${bob.stdout()}`, () => bob.lines().includes(greeting))
+      yield* waitFor(
+        () => `bob to connect: ${bob.stdout()}`,
+        () => bob.lines().includes(greeting)
+      )
 
       const alice = yield* spawn([CLIENT, "--url", url, "--name", "alice"])
       alice.child.stdin!.end("hello bob\nhow are you?\n")
@@ -199,7 +206,10 @@ describe("dist/client.js through pipes", () => {
       assert.include(alice.lines(), "[alice]: how are you?")
       assert.strictEqual(alice.stderr(), "")
 
-      yield* waitFor(() => `alice's lines at bob: ${bob.stdout()}`, () => bob.lines().includes("[alice]: how are you?"))
+      yield* waitFor(
+        () => `alice's lines at bob: ${bob.stdout()}`,
+        () => bob.lines().includes("[alice]: how are you?")
+      )
       const fromAlice = bob.lines().filter((line) => line.startsWith("[alice]"))
       assert.deepStrictEqual(fromAlice, ["[alice]: hello bob", "[alice]: how are you?"])
       assert.include(bob.lines(), "* alice joined #lobby")
@@ -209,31 +219,40 @@ describe("dist/client.js through pipes", () => {
       assert.deepStrictEqual(bob.lines().slice(-3), ["unknown command /nosuchthing (try /help)", "[bob]: bye", GOODBYE])
       // Piped output holds no escape codes.
       assert.notInclude(bob.stdout() + alice.stdout(), "\x1b")
-    }))
+    })
+  )
 
   it.scopedLive("every piped line is acknowledged before the client exits, beyond the server's rate limit", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { url } = yield* ServerProcess.start()
       const lines = Array.from({ length: 60 }, (_, i) => `line ${i + 1}`)
       const sender = yield* spawn([CLIENT, "--url", url, "--name", "sender", "--room", "dev"])
       sender.child.stdin!.end(lines.join("\n") + "\n")
       assert.strictEqual(yield* sender.exit, 0)
       assert.strictEqual(sender.lines().at(-1), GOODBYE)
-      assert.deepStrictEqual(sender.lines().filter((line) => line.includes("error")), [])
+      assert.deepStrictEqual(
+        sender.lines().filter((line) => line.includes("error")),
+        []
+      )
       // Exited: so every line is already on the server, once and in order.
       const reader = yield* peer(url, "reader", ["dev"])
       const history = yield* reader.client.history("dev", { limit: 100 })
-      assert.deepStrictEqual(history.messages.map((m) => m.text), lines)
-    }))
+      assert.deepStrictEqual(
+        history.messages.map((m) => m.text),
+        lines
+      )
+    })
+  )
 
   it.scopedLive("an unreachable server: one line on stderr, exit code 1", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const port = yield* freePort
       const client = yield* spawn([CLIENT, "--url", `ws://127.0.0.1:${port}/chat`])
       assert.strictEqual(yield* client.exit, 1)
       assert.strictEqual(client.stderr(), `Cannot connect to ws://127.0.0.1:${port}/chat: connection refused\n`)
       assert.strictEqual(client.stdout(), "")
-    }))
+    })
+  )
 })
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -244,15 +263,25 @@ const TMUX = "/usr/bin/tmux"
 
 /** A detached tmux session of fixed size running `command`, on its own server socket; killed with the scope. */
 const tmuxSession = (command: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const socket = Path.join(Os.tmpdir(), `effect-chat-tmux-${process.pid}-${Math.random().toString(36).slice(2, 8)}`)
     const tmux = (...args: ReadonlyArray<string>) =>
       ChildProcess.execFileSync(TMUX, ["-S", socket, "-f", "/dev/null", ...args], { encoding: "utf8" })
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         tmux(
-          "new-session", "-d", "-x", "100", "-y", "30", "-c", ROOT,
-          "-e", "NO_COLOR=", "-e", "TERM=xterm-256color",
+          "new-session",
+          "-d",
+          "-x",
+          "100",
+          "-y",
+          "30",
+          "-c",
+          ROOT,
+          "-e",
+          "NO_COLOR=",
+          "-e",
+          "TERM=xterm-256color",
           ...command
         )
       ),
@@ -266,7 +295,9 @@ const tmuxSession = (command: ReadonlyArray<string>) =>
     return {
       /** The visible screen, one string per row, trailing blanks removed. */
       screen: () =>
-        tmux("capture-pane", "-p").split("\n").map((row) => row.trimEnd()),
+        tmux("capture-pane", "-p")
+          .split("\n")
+          .map((row) => row.trimEnd()),
       /** With the escape codes of colours. */
       screenWithColors: () => tmux("capture-pane", "-p", "-e"),
       keys: (...keys: ReadonlyArray<string>) => void tmux("send-keys", ...keys),
@@ -276,15 +307,25 @@ const tmuxSession = (command: ReadonlyArray<string>) =>
 
 describe.skipIf(!Fs.existsSync(TMUX))("dist/client.js in a terminal", () => {
   it.scopedLive("incoming messages print above the prompt and never garble the line being typed", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { url } = yield* ServerProcess.start()
       const term = yield* tmuxSession([process.execPath, CLIENT, "--url", url, "--name", "tina"])
-      const lastRow = () => term.screen().filter((row) => row !== "").at(-1) ?? ""
-      yield* waitFor(() => `the prompt: ${term.screen().join("\n")}`, () => lastRow() === "lobby>")
+      const lastRow = () =>
+        term
+          .screen()
+          .filter((row) => row !== "")
+          .at(-1) ?? ""
+      yield* waitFor(
+        () => `the prompt: ${term.screen().join("\n")}`,
+        () => lastRow() === "lobby>"
+      )
 
       const ann = yield* peer(url, "ann")
       term.literal("half a thou")
-      yield* waitFor(() => `the typed text: ${lastRow()}`, () => lastRow() === "lobby> half a thou")
+      yield* waitFor(
+        () => `the typed text: ${lastRow()}`,
+        () => lastRow() === "lobby> half a thou"
+      )
       yield* ann.client.send("lobby", "first from ann")
       yield* ann.client.send("lobby", "second from ann")
       const shows = (row: string) => () => term.screen().includes(row)
@@ -304,14 +345,23 @@ describe.skipIf(!Fs.existsSync(TMUX))("dist/client.js in a terminal", () => {
 
       term.literal("/join dev")
       term.keys("Enter")
-      yield* waitFor(() => `the dev prompt: ${lastRow()}`, () => lastRow() === "dev>")
+      yield* waitFor(
+        () => `the dev prompt: ${lastRow()}`,
+        () => lastRow() === "dev>"
+      )
       yield* ann.client.send("lobby", "lobby line")
       yield* waitFor(() => `the prefixed line: ${term.screen().join("\n")}`, shows("#lobby [ann]: lobby line"))
 
       term.literal("/quit")
       term.keys("Enter")
-      yield* waitFor(() => `goodbye: ${term.screen().join("\n")}`, () => term.screen().includes(GOODBYE))
-      yield* waitFor(() => `tina to leave: ${JSON.stringify(ann.events.slice(-3))}`, () =>
-        ann.events.some((event) => event.type === "left" && event.name === "tina"))
-    }))
+      yield* waitFor(
+        () => `goodbye: ${term.screen().join("\n")}`,
+        () => term.screen().includes(GOODBYE)
+      )
+      yield* waitFor(
+        () => `tina to leave: ${JSON.stringify(ann.events.slice(-3))}`,
+        () => ann.events.some((event) => event.type === "left" && event.name === "tina")
+      )
+    })
+  )
 })

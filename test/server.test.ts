@@ -12,38 +12,51 @@ const SERVER = Path.resolve(import.meta.dirname, "..", "dist", "server.js")
 const run = (args: ReadonlyArray<string>) =>
   Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
     ChildProcess.execFile(process.execPath, [SERVER, ...args], { timeout: 20_000 }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: error === null ? 0 : (error as { code?: number }).code ?? null, stdout, stderr })))
+      resume(Effect.succeed({ code: error === null ? 0 : ((error as { code?: number }).code ?? null), stdout, stderr }))
+    )
   })
 
 describe("dist/server.js", () => {
   it.live("--help lists every option", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { code, stdout } = yield* run(["--help"])
       expect(code).toBe(0)
-      for (const flag of ["--port", "--host", "--redis", "--max-frame-bytes", "--history-size", "--rate", "--allowed-origin"]) {
+      for (const flag of [
+        "--port",
+        "--host",
+        "--redis",
+        "--max-frame-bytes",
+        "--history-size",
+        "--rate",
+        "--allowed-origin"
+      ]) {
         expect(stdout).toContain(flag)
       }
-    }))
+    })
+  )
 
   it.live("bad arguments exit 2 with a message and no stack trace", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { code, stdout, stderr } = yield* run(["--port", "99999"])
       expect(code).toBe(2)
       expect(stderr).toContain("--port must be between 0 and 65535")
       expect(stdout + stderr).not.toMatch(/\n\s+at /)
       expect((yield* run(["--redis", "http://nope"])).code).toBe(2)
-    }))
+    })
+  )
 
   it.live("SIGTERM sends 1001 to every client and exits 0 within 2 s, even with a peer that never answers", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* ServerProcess.start()
       const client = new WebSocket(server.url, "effect-chat.v1")
       const closed = new Promise<number>((resolve) => client.on("close", (code) => resolve(code)))
       yield* Effect.promise(() => new Promise((resolve) => client.on("open", resolve)))
       // a raw peer that upgrades and then never reads or answers a close frame
       const silent = Net.connect(server.port, "127.0.0.1")
-      silent.write(`GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+      silent.write(
+        `GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
+      )
       silent.on("error", () => {})
       yield* Effect.promise(() => new Promise((resolve) => silent.once("data", resolve)))
       silent.pause()
@@ -53,5 +66,6 @@ describe("dist/server.js", () => {
       expect(yield* server.exited).toBe(0)
       expect(Date.now() - started).toBeLessThan(2000)
       silent.destroy()
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 })

@@ -309,10 +309,15 @@ const releaseOutbox = () => {
  * after a drop): written to the server at least once, same sender and text, newer than the room was at sending.
  */
 const matchPending = (conversation: Conversation, message: Message): PendingSend | undefined => {
-  const item = conversation.pendings().find(({ body }) =>
-    connection.wasSent(body.ref) && nameKey(body.sender) === nameKey(message.from) && body.text === message.text &&
-    message.id > body.afterId
-  )
+  const item = conversation
+    .pendings()
+    .find(
+      ({ body }) =>
+        connection.wasSent(body.ref) &&
+        nameKey(body.sender) === nameKey(message.from) &&
+        body.text === message.text &&
+        message.id > body.afterId
+    )
   return item === undefined ? undefined : { conversation, item }
 }
 
@@ -379,9 +384,9 @@ const onDirect = (direct: Direct) => {
   const mine = isMe(direct.from)
   const conversation = ensureDirect(mine ? direct.to : direct.from)
   if (mine) {
-    const pending = conversation.pendings().find(({ body }) =>
-      (body.state === "sent" || connection.wasSent(body.ref)) && body.text === direct.text
-    )
+    const pending = conversation
+      .pendings()
+      .find(({ body }) => (body.state === "sent" || connection.wasSent(body.ref)) && body.text === direct.text)
     if (pending !== undefined) settlePending({ conversation, item: pending })
   }
   const item = conversation.directItem({ kind: "direct", ...direct, mine })
@@ -437,14 +442,17 @@ const onAck = (ref: string, id: number | undefined) => {
         if (!conversation.items.includes(item)) return
         settlePending(pending)
         const at = Date.now()
-        insertItem(conversation, conversation.directItem({
-          kind: "direct",
-          from: myName,
-          to: conversation.title,
-          text: item.body.text,
-          at,
-          mine: true
-        }))
+        insertItem(
+          conversation,
+          conversation.directItem({
+            kind: "direct",
+            from: myName,
+            to: conversation.title,
+            text: item.body.text,
+            at,
+            mine: true
+          })
+        )
       }, 3_000)
     }
     return
@@ -549,9 +557,10 @@ const sendText = (conversation: Conversation, text: string) => {
   const item = conversation.pendingItem(ref, text, myName, connection.isOnline)
   pendingSends.set(ref, { conversation, item })
   insertItem(conversation, item, { stick: true })
-  const frame: ClientFrame = conversation.kind === "room"
-    ? { type: "send", room: conversation.title, text, ref }
-    : { type: "direct", to: conversation.title, text, ref }
+  const frame: ClientFrame =
+    conversation.kind === "room"
+      ? { type: "send", room: conversation.title, text, ref }
+      : { type: "direct", to: conversation.title, text, ref }
   connection.enqueue(ref, frame)
 }
 
@@ -700,19 +709,14 @@ const conversationButton = (conversation: Conversation, label: string) =>
         "aria-current": conversation === active ? "true" : undefined
       },
       h("span", { class: "conversation-name" }, label),
-      conversation.unread > 0 && h(
-        "span",
-        { class: "badge" },
-        String(conversation.unread),
-        h("span", { class: "visually-hidden" }, " unread")
-      )
+      conversation.unread > 0 &&
+        h("span", { class: "badge" }, String(conversation.unread), h("span", { class: "visually-hidden" }, " unread"))
     )
   )
 
 const renderSidebar = () => {
-  const focused = document.activeElement instanceof HTMLElement
-    ? document.activeElement.dataset.conversation
-    : undefined
+  const focused =
+    document.activeElement instanceof HTMLElement ? document.activeElement.dataset.conversation : undefined
   replaceChildren(ui.roomList, ...joinedRooms().map((room) => conversationButton(room, `# ${room.title}`)))
   const directs = directConversations()
   replaceChildren(ui.dmList, ...directs.map((dm) => conversationButton(dm, `@ ${dm.title}`)))
@@ -778,18 +782,17 @@ const renderHistoryControls = () => {
       conversation === undefined
         ? "You are not in any room. Join one from the list of rooms."
         : !conversation.initialized
-        ? "Loading messages…"
-        : conversation.kind === "room"
-        ? "No messages yet. Say hello!"
-        : `Your direct messages with ${conversation.title} appear here.`
+          ? "Loading messages…"
+          : conversation.kind === "room"
+            ? "No messages yet. Say hello!"
+            : `Your direct messages with ${conversation.title} appear here.`
     )
   }
 }
 
 const renderMembers = () => {
   const room = active?.kind === "room" ? active : undefined
-  const members = room?.members ??
-    (active === undefined ? [] : isMe(active.title) ? [myName] : [myName, active.title])
+  const members = room?.members ?? (active === undefined ? [] : isMe(active.title) ? [myName] : [myName, active.title])
   setText(ui.membersHeading, room === undefined ? "In this conversation" : "In this room")
   replaceChildren(
     ui.memberList,
@@ -800,13 +803,17 @@ const renderMembers = () => {
         isMe(name)
           ? h("span", { class: "member me" }, name, h("span", { class: "you-tag" }, "you"))
           : room === undefined
-          ? h("span", { class: "member" }, name)
-          : h("button", {
-            type: "button",
-            class: "member",
-            "data-member": name,
-            "aria-label": `Send a direct message to ${name}`
-          }, name)
+            ? h("span", { class: "member" }, name)
+            : h(
+                "button",
+                {
+                  type: "button",
+                  class: "member",
+                  "data-member": name,
+                  "aria-label": `Send a direct message to ${name}`
+                },
+                name
+              )
       )
     )
   )
@@ -891,12 +898,16 @@ ui.leaveButton.addEventListener("click", leaveActive)
 ui.loadOlder.addEventListener("click", loadOlder)
 // Only a scroll the reader makes towards the top asks for more; redraws and new messages move it down or jump it.
 let lastScrollTop = 0
-ui.scroller.addEventListener("scroll", () => {
-  const top = ui.scroller.scrollTop
-  const movedUp = top < lastScrollTop
-  lastScrollTop = top
-  if (movedUp && top < 64) loadOlder()
-}, { passive: true })
+ui.scroller.addEventListener(
+  "scroll",
+  () => {
+    const top = ui.scroller.scrollTop
+    const movedUp = top < lastScrollTop
+    lastScrollTop = top
+    if (movedUp && top < 64) loadOlder()
+  },
+  { passive: true }
+)
 
 ui.messages.addEventListener("click", (event) => {
   const button = (event.target as Element).closest<HTMLButtonElement>("button[data-action]")

@@ -15,7 +15,8 @@ export type ComposerAction =
   | { readonly kind: "ignore" }
   | { readonly kind: "invalid"; readonly message: string }
 
-export const HELP = "Commands: /msg NAME text (direct message), /join ROOM, /leave, /nick NAME, /help. " +
+export const HELP =
+  "Commands: /msg NAME text (direct message), /join ROOM, /leave, /nick NAME, /help. " +
   "Start a message with // to send a leading slash."
 
 const TOO_LONG = `Messages are at most ${MAX_TEXT_CODE_POINTS.toLocaleString("en")} characters.`
@@ -27,8 +28,8 @@ const message = (text: string): ComposerAction => {
   return problem === "blank"
     ? { kind: "ignore" }
     : problem === "too_long"
-    ? { kind: "invalid", message: TOO_LONG }
-    : { kind: "say", text }
+      ? { kind: "invalid", message: TOO_LONG }
+      : { kind: "say", text }
 }
 
 export const parseComposer = (raw: string): ComposerAction => {

@@ -61,7 +61,10 @@ export class ChatConnection {
   private readonly outbox = new Map<string, Outgoing>()
   private current: ConnectionState = { kind: "connecting" }
 
-  constructor(private readonly url: string, private readonly hooks: ConnectionHooks) {
+  constructor(
+    private readonly url: string,
+    private readonly hooks: ConnectionHooks
+  ) {
     window.addEventListener("online", () => {
       if (this.current.kind === "offline" && this.current.reason === OFFLINE_NETWORK) this.connectNow()
     })

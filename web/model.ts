@@ -10,34 +10,34 @@ import { nameKey } from "./protocol.js"
 
 export type ItemBody =
   | {
-    readonly kind: "message"
-    readonly id: number
-    readonly from: string
-    readonly text: string
-    at: number
-    readonly mine: boolean
-    /** Built from our own `ack` before the server's copy arrived; the copy replaces its time. */
-    provisional: boolean
-  }
+      readonly kind: "message"
+      readonly id: number
+      readonly from: string
+      readonly text: string
+      at: number
+      readonly mine: boolean
+      /** Built from our own `ack` before the server's copy arrived; the copy replaces its time. */
+      provisional: boolean
+    }
   | {
-    readonly kind: "direct"
-    readonly from: string
-    readonly to: string
-    readonly text: string
-    readonly at: number
-    readonly mine: boolean
-  }
+      readonly kind: "direct"
+      readonly from: string
+      readonly to: string
+      readonly text: string
+      readonly at: number
+      readonly mine: boolean
+    }
   | { readonly kind: "event"; readonly text: string; readonly at: number; readonly warning: boolean }
   | {
-    readonly kind: "pending"
-    readonly ref: string
-    readonly text: string
-    /** Our name when it was sent, and the room's newest id then: the server's copy must come from that name, later. */
-    readonly sender: string
-    readonly afterId: number
-    state: "queued" | "sending" | "sent" | "failed"
-    error: string | undefined
-  }
+      readonly kind: "pending"
+      readonly ref: string
+      readonly text: string
+      /** Our name when it was sent, and the room's newest id then: the server's copy must come from that name, later. */
+      readonly sender: string
+      readonly afterId: number
+      state: "queued" | "sending" | "sent" | "failed"
+      error: string | undefined
+    }
 
 export type PendingItem = Item & { readonly body: Extract<ItemBody, { kind: "pending" }> }
 
@@ -87,7 +87,10 @@ export class Conversation {
   unread = 0
   joined = true
 
-  constructor(readonly kind: ConversationKind, public title: string) {
+  constructor(
+    readonly kind: ConversationKind,
+    public title: string
+  ) {
     this.id = conversationId(kind, title)
   }
 

@@ -29,23 +29,23 @@ export const checkText = (text: string): TextProblem | undefined => {
 
 export type ClientFrame =
   | {
-    readonly type: "hello"
-    readonly name?: string
-    readonly rooms?: ReadonlyArray<string>
-    readonly resume?: { readonly token: string; readonly since: Readonly<Record<string, number>> }
-  }
+      readonly type: "hello"
+      readonly name?: string
+      readonly rooms?: ReadonlyArray<string>
+      readonly resume?: { readonly token: string; readonly since: Readonly<Record<string, number>> }
+    }
   | { readonly type: "send"; readonly room: string; readonly text: string; readonly ref?: string }
   | { readonly type: "join"; readonly room: string; readonly ref?: string }
   | { readonly type: "leave"; readonly room: string; readonly ref?: string }
   | { readonly type: "nick"; readonly name: string; readonly ref?: string }
   | { readonly type: "direct"; readonly to: string; readonly text: string; readonly ref?: string }
   | {
-    readonly type: "history"
-    readonly room: string
-    readonly before?: number
-    readonly limit?: number
-    readonly ref?: string
-  }
+      readonly type: "history"
+      readonly room: string
+      readonly before?: number
+      readonly limit?: number
+      readonly ref?: string
+    }
   | { readonly type: "who"; readonly room: string; readonly ref?: string }
   | { readonly type: "ping"; readonly ref?: string }
 
@@ -125,17 +125,7 @@ export interface Pong {
 }
 
 export type ServerFrame =
-  | Welcome
-  | Message
-  | Direct
-  | History
-  | Members
-  | Joined
-  | Left
-  | Renamed
-  | Ack
-  | ErrorFrame
-  | Pong
+  Welcome | Message | Direct | History | Members | Joined | Left | Renamed | Ack | ErrorFrame | Pong
 
 type Fields = Record<string, unknown>
 
@@ -150,13 +140,19 @@ const isMessage = (f: Fields): boolean =>
 
 const checks: Record<ServerFrame["type"], (f: Fields) => boolean> = {
   welcome: (f) =>
-    isString(f.name) && isStringArray(f.rooms) && isNumber(f.users) && isString(f.resume) &&
+    isString(f.name) &&
+    isStringArray(f.rooms) &&
+    isNumber(f.users) &&
+    isString(f.resume) &&
     typeof f.resumed === "boolean",
   message: isMessage,
   direct: (f) => isString(f.from) && isString(f.to) && isString(f.text) && isNumber(f.at),
   history: (f) =>
-    isString(f.room) && Array.isArray(f.messages) && f.messages.every((m) => isObject(m) && isMessage(m)) &&
-    typeof f.more === "boolean" && optional(f.ref, isString),
+    isString(f.room) &&
+    Array.isArray(f.messages) &&
+    f.messages.every((m) => isObject(m) && isMessage(m)) &&
+    typeof f.more === "boolean" &&
+    optional(f.ref, isString),
   members: (f) => isString(f.room) && isStringArray(f.names) && optional(f.ref, isString),
   joined: (f) => isString(f.room) && isString(f.name) && isNumber(f.at),
   left: (f) => isString(f.room) && isString(f.name) && isNumber(f.at),

@@ -82,12 +82,13 @@ export const renderItem = (item: Item, you: string): HTMLLIElement => {
           )
         ),
         h("p", { class: "text" }, body.text),
-        failed && h(
-          "div",
-          { class: "pending-actions" },
-          h("button", { type: "button", "data-action": "retry", "data-ref": body.ref }, "Retry"),
-          h("button", { type: "button", "data-action": "discard", "data-ref": body.ref }, "Discard")
-        )
+        failed &&
+          h(
+            "div",
+            { class: "pending-actions" },
+            h("button", { type: "button", "data-action": "retry", "data-ref": body.ref }, "Retry"),
+            h("button", { type: "button", "data-action": "discard", "data-ref": body.ref }, "Discard")
+          )
       )
     }
   }

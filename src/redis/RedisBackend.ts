@@ -30,7 +30,7 @@ export interface RedisBackendOptions {
 /** Ready when both connections are up and a PING comes back within 500 ms. */
 const readiness = Layer.effect(
   Readiness,
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const redis = yield* RedisClient
     const pubsub = yield* RedisPubSub
     return Effect.map(redis.ping, (answered) => answered && pubsub.isReady())

@@ -60,7 +60,7 @@ const newClient = (url: string) =>
  * for every failed reconnect attempt, and an `error` event without a listener would crash the node.
  */
 export const connect = (client: Client, label: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
     const log = (effect: Effect.Effect<void>) => Runtime.runFork(runtime)(effect)
     const ready = yield* PubSub.sliding<void>(1)
@@ -90,7 +90,7 @@ const FIRST_CONNECT_WAIT = Duration.seconds(1)
 const describe = (error: unknown) => (error instanceof Error ? error.message || error.name : String(error))
 
 const make = (url: string, options: RedisClientOptions) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const client = newClient(url)
     const { readyAgain } = yield* connect(client, "command")
     const keys = makeKeys(options.keyPrefix)
@@ -99,9 +99,9 @@ const make = (url: string, options: RedisClientOptions) =>
       Effect.suspend(() =>
         client.isReady
           ? Effect.tryPromise({
-            try: () => client.sendCommand(args),
-            catch: (cause) => new BackendError({ reason: "Unavailable", operation, cause })
-          }).pipe(Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut(operation) }))
+              try: () => client.sendCommand(args),
+              catch: (cause) => new BackendError({ reason: "Unavailable", operation, cause })
+            }).pipe(Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut(operation) }))
           : Effect.fail(new BackendError({ reason: "Unavailable", operation }))
       )
 
@@ -134,6 +134,4 @@ const isNoScript = (error: BackendError) =>
 
 /** Redis answered with an error: not an outage but a mistake (or Redis out of memory), worth a log line. */
 const logScriptBug = (error: BackendError) =>
-  error.cause instanceof ErrorReply
-    ? Effect.logError(`redis ${error.operation}: ${error.cause.message}`)
-    : Effect.void
+  error.cause instanceof ErrorReply ? Effect.logError(`redis ${error.operation}: ${error.cause.message}`) : Effect.void

@@ -58,9 +58,12 @@ interface Feed {
 const KEEP_ALIVE_BATCH = 500
 const CATCH_UP_PAGE = 500
 
-export const layer = Layer.scoped(Hub, Effect.suspend(() => make))
+export const layer = Layer.scoped(
+  Hub,
+  Effect.suspend(() => make)
+)
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const redis = yield* RedisClient
   const pubsub = yield* RedisPubSub
   const nodes = yield* RedisNodes
@@ -84,9 +87,9 @@ const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const at = Date.now()
       const body = JSON.stringify({ from: post.from, text: post.text, at })
-      return redis.eval("publish", PUBLISH, [room, body, config.historyRetain, ttlMs, floorOf(room), at]).pipe(
-        Effect.map((id) => toMessage(room, Number(id), { from: post.from, text: post.text, at }))
-      )
+      return redis
+        .eval("publish", PUBLISH, [room, body, config.historyRetain, ttlMs, floorOf(room), at])
+        .pipe(Effect.map((id) => toMessage(room, Number(id), { from: post.from, text: post.text, at })))
     })
 
   const announce: HubService["announce"] = (room, event) =>
@@ -95,12 +98,12 @@ const make = Effect.gen(function*() {
   const latest = (room: string) => redis.command("latest", ["GET", keys.roomSeq(room)]).pipe(Effect.map(toNumber))
 
   const oldest = (room: string) =>
-    redis.command("oldest", ["XRANGE", keys.roomLog(room), "-", "+", "COUNT", 1]).pipe(
-      Effect.map((reply) => decodeEntries(room, reply)[0]?.id ?? 0)
-    )
+    redis
+      .command("oldest", ["XRANGE", keys.roomLog(room), "-", "+", "COUNT", 1])
+      .pipe(Effect.map((reply) => decodeEntries(room, reply)[0]?.id ?? 0))
 
   const subscribe: HubService["subscribe"] = (room) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const events = yield* Effect.acquireRelease(Queue.unbounded<RoomEvent>(), Queue.shutdown)
       const feed: Feed = { room, events, last: 0 }
       yield* pubsub.subscribe(keys.roomChannel(room), (payload) => {
@@ -110,7 +113,7 @@ const make = Effect.gen(function*() {
       yield* Effect.acquireRelease(
         Effect.sync(() => {
           let set = feeds.get(room)
-          if (set === undefined) feeds.set(room, set = new Set())
+          if (set === undefined) feeds.set(room, (set = new Set()))
           set.add(feed)
         }),
         () =>
@@ -127,18 +130,21 @@ const make = Effect.gen(function*() {
     })
 
   const history: HubService["history"] = (room, query) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const limit = Math.floor(query.limit)
       const start = query.after === undefined ? "-" : exclusiveAfter(query.after)
       const end = query.before === undefined ? "+" : exclusiveBefore(query.before)
       if (!(limit > 0) || start === undefined || end === undefined) return { messages: [], more: false }
       const log = keys.roomLog(room)
-      const [reply, first] = yield* Effect.all([
-        query.oldestFirst
-          ? redis.command("history", ["XRANGE", log, start, end, "COUNT", limit])
-          : redis.command("history", ["XREVRANGE", log, end, start, "COUNT", limit]),
-        oldest(room)
-      ], { concurrency: "unbounded" })
+      const [reply, first] = yield* Effect.all(
+        [
+          query.oldestFirst
+            ? redis.command("history", ["XRANGE", log, start, end, "COUNT", limit])
+            : redis.command("history", ["XREVRANGE", log, end, start, "COUNT", limit]),
+          oldest(room)
+        ],
+        { concurrency: "unbounded" }
+      )
       const messages = decodeEntries(room, reply)
       if (!query.oldestFirst) messages.reverse()
       const page = messages[0]
@@ -160,7 +166,7 @@ const make = Effect.gen(function*() {
     )
 
   const subscribeDirect: HubService["subscribeDirect"] = (node) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const envelopes = yield* Effect.acquireRelease(Queue.unbounded<DirectEnvelope>(), Queue.shutdown)
       yield* pubsub.subscribeRetrying(keys.nodeChannel(node), (payload) => {
         const envelope = parseJson(payload) as DirectEnvelope | undefined
@@ -206,7 +212,12 @@ const make = Effect.gen(function*() {
   const renewed = yield* pubsub.renewed
   yield* Queue.take(renewed).pipe(
     Effect.zipRight(
-      Effect.suspend(() => Effect.forEach(Array.from(feeds.values()).flatMap((set) => Array.from(set)), catchUp)).pipe(
+      Effect.suspend(() =>
+        Effect.forEach(
+          Array.from(feeds.values()).flatMap((set) => Array.from(set)),
+          catchUp
+        )
+      ).pipe(
         // The command connection may come back a moment after the pub/sub one.
         Effect.retry(Schedule.spaced(Duration.millis(200)).pipe(Schedule.upTo(Duration.seconds(10)))),
         Effect.catchAll((error) => Effect.logWarning("catching up room feeds failed", error.message))
@@ -270,7 +281,7 @@ const decodeEvent = (room: string, payload: string): RoomEvent | undefined => {
     if (body === undefined) return undefined
     return { _tag: "Message", frame: toMessage(room, Number(payload.slice(1, space)), body) }
   }
-  return payload.startsWith("E") ? parseJson(payload.slice(1)) as RoomEvent | undefined : undefined
+  return payload.startsWith("E") ? (parseJson(payload.slice(1)) as RoomEvent | undefined) : undefined
 }
 
 /** XRANGE/XREVRANGE reply: `[[id, [field, value, ...]], ...]`, the body in field `m`. */

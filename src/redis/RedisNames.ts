@@ -10,9 +10,12 @@ import { RedisClient } from "./RedisClient.js"
 import { CLAIM_NAME, script } from "./RedisKeys.js"
 
 /** `ARGV`: name key, session, node, name. */
-const CLAIM = script(CLAIM_NAME + `
+const CLAIM = script(
+  CLAIM_NAME +
+    `
 return claimName(ARGV[2], ARGV[3], ARGV[4], ARGV[5]) and 1 or 0
-`)
+`
+)
 
 /** `ARGV`: name key, session. */
 const RELEASE = script(`
@@ -38,17 +41,20 @@ end
 return n
 `)
 
-export const layer = Layer.effect(Names, Effect.suspend(() => make))
+export const layer = Layer.effect(
+  Names,
+  Effect.suspend(() => make)
+)
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const redis = yield* RedisClient
   let highestGuest = 0
 
   const service: NamesService = {
     claim: (owner) =>
-      redis.eval("claim", CLAIM, [nameKey(owner.name), owner.session, owner.node, owner.name]).pipe(
-        Effect.map((claimed) => claimed === 1)
-      ),
+      redis
+        .eval("claim", CLAIM, [nameKey(owner.name), owner.session, owner.node, owner.name])
+        .pipe(Effect.map((claimed) => claimed === 1)),
     release: (name, session) => redis.eval("release", RELEASE, [nameKey(name), session]).pipe(Effect.asVoid),
     owner: (name) =>
       redis.eval("owner", OWNER, [nameKey(name)]).pipe(

@@ -59,7 +59,9 @@ return 0
  * Buries the nodes silent for `deadAfter` (or, given `leaving`, that node now): presence keys deleted, live
  * sessions held until the last beat plus the resume window. Atomic, so each dead node is buried once.
  */
-const BURY = script(APPLY_HELD_STATE + `
+const BURY = script(
+  APPLY_HELD_STATE +
+    `
 local deadAfter, window, backstop, leaving = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local now = nowMs()
 local function bury(node, lastBeat)
@@ -90,13 +92,14 @@ else
   end
 end
 return buried
-`)
+`
+)
 
 /** A held record outlives its window by this much if no node is left to expire it (then it simply vanishes). */
 export const BACKSTOP_MS = 60 * 60 * 1000
 
 const make = (options: RedisNodesOptions) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const redis = yield* RedisClient
     const node = yield* NodeId
     const config = yield* ServerConfig
@@ -109,10 +112,9 @@ const make = (options: RedisNodesOptions) =>
     /** When the connection last came back: a node fresh from an outage must not bury peers that are, too. */
     let connectedAt = Date.now()
 
-    const bury = (leaving: string) =>
-      redis.eval("bury", BURY, [deadAfterMs, windowMs, BACKSTOP_MS, leaving])
+    const bury = (leaving: string) => redis.eval("bury", BURY, [deadAfterMs, windowMs, BACKSTOP_MS, leaving])
 
-    const round = Effect.gen(function*() {
+    const round = Effect.gen(function* () {
       const stale = yield* redis.eval("heartbeat", BEAT, [node, deadAfterMs, nodeKeyTtlMs])
       if (stale === 1) restorePending = true
       if (restorePending) {

@@ -88,7 +88,9 @@ return names
  * Replaces everything this node has in Redis with what it knows, except sessions another node has taken over
  * (their record says where they live now); returns those.
  */
-const RESTORE = script(CLAIM_NAME + `
+const RESTORE = script(
+  CLAIM_NAME +
+    `
 local node, ttl = ARGV[2], ARGV[3]
 local users, rooms = cjson.decode(ARGV[4]), cjson.decode(ARGV[5])
 for _, room in ipairs(redis.call('SMEMBERS', key('node', node, 'rooms'))) do
@@ -117,11 +119,15 @@ for _, entry in ipairs(rooms) do
 end
 redis.call('PEXPIRE', key('node', node, 'rooms'), ttl)
 return moved
-`)
+`
+)
 
-export const layer = Layer.scoped(Presence, Effect.suspend(() => make))
+export const layer = Layer.scoped(
+  Presence,
+  Effect.suspend(() => make)
+)
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const redis = yield* RedisClient
   const nodes = yield* RedisNodes
   const { node, nodeKeyTtlMs: ttl, deadAfterMs } = nodes
@@ -156,9 +162,9 @@ const make = Effect.gen(function*() {
     online: (session, name) =>
       Effect.suspend(() => {
         users.set(session, name)
-        return redis.eval("online", ONLINE, [node, session, name, ttl]).pipe(
-          Effect.tapError(() => Effect.sync(() => users.delete(session)))
-        )
+        return redis
+          .eval("online", ONLINE, [node, session, name, ttl])
+          .pipe(Effect.tapError(() => Effect.sync(() => users.delete(session))))
       }).pipe(Effect.asVoid),
     offline: (session) =>
       Effect.suspend(() => {
@@ -169,11 +175,11 @@ const make = Effect.gen(function*() {
     join: (room, session, name) =>
       Effect.suspend(() => {
         let members = rooms.get(room)
-        if (members === undefined) rooms.set(room, members = new Map())
+        if (members === undefined) rooms.set(room, (members = new Map()))
         members.set(session, name)
-        return redis.eval("join", JOIN, [node, room, session, name, ttl]).pipe(
-          Effect.tapError(() => Effect.sync(() => forgetMember(room, session)))
-        )
+        return redis
+          .eval("join", JOIN, [node, room, session, name, ttl])
+          .pipe(Effect.tapError(() => Effect.sync(() => forgetMember(room, session))))
       }).pipe(Effect.asVoid),
     leave: (room, session) =>
       Effect.suspend(() => {
@@ -191,9 +197,9 @@ const make = Effect.gen(function*() {
         return redis.eval("rename", RENAME, [node, session, name, ...roomList])
       }).pipe(Effect.asVoid),
     members: (room) =>
-      redis.eval("members", MEMBERS, [room, deadAfterMs]).pipe(
-        Effect.map((names) => sortNames(Array.isArray(names) ? names.map(String) : []))
-      )
+      redis
+        .eval("members", MEMBERS, [room, deadAfterMs])
+        .pipe(Effect.map((names) => sortNames(Array.isArray(names) ? names.map(String) : [])))
   }
   return Presence.of(service)
 })

@@ -21,7 +21,10 @@ export interface RedisPubSubService {
 }
 
 export class RedisPubSub extends Context.Tag("effect-chat/RedisPubSub")<RedisPubSub, RedisPubSubService>() {
-  static layer = Layer.scoped(RedisPubSub, Effect.suspend(() => make))
+  static layer = Layer.scoped(
+    RedisPubSub,
+    Effect.suspend(() => make)
+  )
 }
 
 interface Channel {
@@ -36,7 +39,7 @@ const retrySchedule = Schedule.exponential(Duration.millis(50)).pipe(
   Schedule.either(Schedule.spaced(Duration.millis(500)))
 )
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const redis = yield* RedisClient
   const subscriber = redis.duplicate()
   const { readyAgain } = yield* connect(subscriber, "pub/sub")
@@ -72,7 +75,7 @@ const make = Effect.gen(function*() {
     })
 
   const subscribe: RedisPubSubService["subscribe"] = (name, listener) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (!subscriber.isReady) {
         return yield* Effect.fail(new BackendError({ reason: "Unavailable", operation: "subscribe" }))
       }
@@ -89,10 +92,10 @@ const make = Effect.gen(function*() {
     })
 
   const subscribeRetrying: RedisPubSubService["subscribeRetrying"] = (name, listener) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const outer = yield* Effect.scope
       // Each attempt gets its own scope, closed when it fails, so a failed attempt leaves nothing attached.
-      const attempt = Effect.gen(function*() {
+      const attempt = Effect.gen(function* () {
         const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
         yield* subscribe(name, listener).pipe(
           Scope.extend(scope),

@@ -15,7 +15,9 @@ import { APPLY_HELD_STATE, script } from "./RedisKeys.js"
 import { BACKSTOP_MS, RedisNodes } from "./RedisNodes.js"
 
 /** `ARGV`: session, token, name, rooms, node, heldUntil (0: live), backstop. The previous token stops working. */
-const ISSUE = script(APPLY_HELD_STATE + `
+const ISSUE = script(
+  APPLY_HELD_STATE +
+    `
 local session, token, name, rooms, node, heldUntil, backstop = unpack(ARGV, 2, 8)
 local sessionKey = key('session', session)
 local previous = redis.call('HMGET', sessionKey, 'token', 'node')
@@ -24,17 +26,21 @@ if previous[2] and previous[2] ~= node then redis.call('SREM', key('node', previ
 redis.call('HSET', sessionKey, 'name', name, 'rooms', rooms, 'node', node, 'token', token)
 redis.call('SET', key('token', token), session)
 applyHeldState(session, node, heldUntil, backstop)
-`)
+`
+)
 
 /** `ARGV`: session, name, rooms, node, heldUntil, backstop. Only the node holding the session may change it. */
-const UPDATE = script(APPLY_HELD_STATE + `
+const UPDATE = script(
+  APPLY_HELD_STATE +
+    `
 local session, name, rooms, node, heldUntil, backstop = unpack(ARGV, 2, 7)
 local sessionKey = key('session', session)
 if redis.call('HGET', sessionKey, 'node') ~= node then return 0 end
 redis.call('HSET', sessionKey, 'name', name, 'rooms', rooms)
 applyHeldState(session, node, heldUntil, backstop)
 return 1
-`)
+`
+)
 
 /**
  * `ARGV`: token, deadAfter, window. Returns `[session, name, rooms, node, heldUntil]`; a live session of a node
@@ -87,7 +93,9 @@ return expired
  * records of sessions live on this node that Redis lost or holds; holds the node's sessions it no longer has (their
  * end never reached Redis). Returns the sessions another node has taken meanwhile.
  */
-const RESTORE = script(APPLY_HELD_STATE + `
+const RESTORE = script(
+  APPLY_HELD_STATE +
+    `
 local node, now, window, backstop = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local live, moved = {}, {}
 for _, record in ipairs(cjson.decode(ARGV[6])) do
@@ -116,7 +124,8 @@ for _, session in ipairs(redis.call('SMEMBERS', key('node', node, 'sessions'))) 
   end
 end
 return moved
-`)
+`
+)
 
 const EXPIRE_BATCH = 500
 
@@ -125,9 +134,12 @@ interface LiveSession {
   readonly token: string
 }
 
-export const layer = Layer.scoped(Sessions, Effect.suspend(() => make))
+export const layer = Layer.scoped(
+  Sessions,
+  Effect.suspend(() => make)
+)
 
-const make = Effect.gen(function*() {
+const make = Effect.gen(function* () {
   const redis = yield* RedisClient
   const nodes = yield* RedisNodes
   const config = yield* ServerConfig
@@ -174,18 +186,20 @@ const make = Effect.gen(function*() {
       Effect.suspend(() => {
         const token = newToken()
         remember(record, token)
-        return redis.eval("issue", ISSUE, [
-          record.session,
-          token,
-          record.name,
-          JSON.stringify(record.rooms),
-          record.node,
-          ...heldArgs(record)
-        ]).pipe(
-          Effect.as(token),
-          // The session does not open without its token; should Redis have it anyway, a restore holds it.
-          Effect.tapError(() => Effect.sync(() => forget(record.session, token)))
-        )
+        return redis
+          .eval("issue", ISSUE, [
+            record.session,
+            token,
+            record.name,
+            JSON.stringify(record.rooms),
+            record.node,
+            ...heldArgs(record)
+          ])
+          .pipe(
+            Effect.as(token),
+            // The session does not open without its token; should Redis have it anyway, a restore holds it.
+            Effect.tapError(() => Effect.sync(() => forget(record.session, token)))
+          )
       }),
     update: (record) =>
       Effect.suspend(() => {

@@ -13,9 +13,8 @@ export const hasBinary = spawnSync(BINARY, ["--version"]).status === 0
 export const externalUrl = process.env.REDIS_URL || undefined
 
 /** Why the Redis tests cannot run on this machine; undefined when they can, or must (CI). */
-export const skipReason = hasBinary || externalUrl !== undefined || process.env.CI
-  ? undefined
-  : "no redis-server on PATH and REDIS_URL unset"
+export const skipReason =
+  hasBinary || externalUrl !== undefined || process.env.CI ? undefined : "no redis-server on PATH and REDIS_URL unset"
 
 /** Why a test that stops and restarts Redis cannot run here (it needs its own redis-server). */
 export const restartSkipReason = hasBinary || process.env.CI ? undefined : "no redis-server on PATH to restart"
@@ -41,13 +40,11 @@ export class RedisProcess {
   }
 
   start(): Promise<void> {
-    const child = spawn(BINARY, [
-      "--port", String(this.port),
-      "--bind", "127.0.0.1",
-      "--save", "",
-      "--appendonly", "no",
-      "--dir", Os.tmpdir()
-    ], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(
+      BINARY,
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", Os.tmpdir()],
+      { stdio: ["ignore", "pipe", "pipe"] }
+    )
     this.process = child
     let output = ""
     return new Promise((resolve, reject) => {

@@ -16,15 +16,17 @@ export const layer = (overrides: Partial<ServerSettings> = {}) =>
   )
 
 /** Runs a test against its own server; clients opened in it are closed before the server shuts down. */
-export const serve = (overrides: Partial<ServerSettings> = {}) =>
-<A, E, R>(self: Effect.Effect<A, E, R>) => self.pipe(Effect.scoped, Effect.provide(layer(overrides)))
+export const serve =
+  (overrides: Partial<ServerSettings> = {}) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    self.pipe(Effect.scoped, Effect.provide(layer(overrides)))
 
 /** A rate limit no test reaches, for tests that send bursts. */
 export const noRateLimit = { rateLimit: { perSecond: 100_000, burst: 100_000, strikesBeforeClose: 10 } }
 
 /** Waits for `condition`, polling; dies after `timeoutMs`. */
 export const waitUntil = (condition: () => boolean, timeoutMs = 5000) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     while (!condition()) {
       if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached"))
@@ -53,7 +55,10 @@ export class TestClient {
   readonly closed: Promise<Closed>
   readonly opened: Promise<void>
 
-  constructor(readonly ws: WebSocket, readonly json: boolean) {
+  constructor(
+    readonly ws: WebSocket,
+    readonly json: boolean
+  ) {
     ws.on("message", (data, isBinary) => {
       const text = data.toString()
       const frame = json && !isBinary ? JSON.parse(text) : text
@@ -63,7 +68,9 @@ export class TestClient {
       this.waiters = []
       for (const wake of waiters) wake()
     })
-    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })))
+    this.closed = new Promise((resolve) =>
+      ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() }))
+    )
     this.opened = new Promise((resolve, reject) => {
       ws.once("open", () => resolve())
       ws.once("error", reject)
@@ -92,7 +99,9 @@ export class TestClient {
       this.waiters.push(wake)
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== wake)
-        resume(Effect.die(new Error(`timed out waiting for a frame; unread: ${JSON.stringify(this.unread).slice(0, 500)}`)))
+        resume(
+          Effect.die(new Error(`timed out waiting for a frame; unread: ${JSON.stringify(this.unread).slice(0, 500)}`))
+        )
       }, timeoutMs)
       return Effect.sync(() => clearTimeout(timer))
     })
@@ -135,7 +144,7 @@ export const jsonClient = (
   hello: Record<string, unknown> = {},
   options: WebSocket.ClientOptions = {}
 ): Effect.Effect<TestClient & { welcome: Received }, never, Scope.Scope | ChatHttpServer.ServerAddress> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const client = yield* rawJsonClient(options)
     client.send({ type: "hello", ...hello })
     const welcome = yield* client.nextOf("welcome")
