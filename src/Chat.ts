@@ -88,9 +88,17 @@ const HOLDING_SERVER_CLOSES: ReadonlySet<number> = new Set([
 export const keepsSession = (closedBy: number | undefined, peerCloseCode: number): boolean =>
   closedBy !== undefined ? HOLDING_SERVER_CLOSES.has(closedBy) : peerCloseCode !== CloseCode.normal
 
-/** Recent `send` refs of a session with the ids they got: a retried send is acknowledged, not delivered twice. */
+/**
+ * Recent `send` refs of a session with what they sent and the id they got: a retried send (same ref, room and
+ * text) is acknowledged, not delivered twice; a ref reused for another message is a new message.
+ */
 const REFS_KEPT = 256
-const refs = new WeakMap<Connection, Map<string, number>>()
+interface SentRef {
+  readonly room: string
+  readonly text: string
+  readonly id: number
+}
+const refs = new WeakMap<Connection, Map<string, SentRef>>()
 const refsOf = (connection: Connection) => {
   let map = refs.get(connection)
   if (map === undefined) refs.set(connection, (map = new Map()))
@@ -107,7 +115,7 @@ const make = Effect.gen(function* () {
   const registry = yield* ConnectionRegistry
   const node = yield* NodeId
   /** Refs of sessions held for resume, handed to the connection that resumes them. */
-  const heldRefs = new Map<string, Map<string, number>>()
+  const heldRefs = new Map<string, Map<string, SentRef>>()
 
   const record = (connection: Connection, heldUntil?: number): SessionRecord => ({
     session: connection.session,
@@ -147,7 +155,7 @@ const make = Effect.gen(function* () {
   /** Whether every message after `since` in each room is still retained. */
   const canCatchUp = (since: Readonly<Record<string, number>>, roomNames: ReadonlyArray<string>) =>
     Effect.forEach(roomNames, (room) => {
-      const after = since[room]
+      const after = sinceOf(since, room)
       if (after === undefined) return Effect.succeed(true)
       return Effect.map(hub.bounds(room), ({ latest, oldest }) => after >= latest || oldest <= after + 1)
     }).pipe(Effect.map((all) => all.every(Boolean)))
@@ -189,12 +197,14 @@ const make = Effect.gen(function* () {
       const live = registry.bySession(previous.session)
       const since = request.resume.since
       if (!(yield* canCatchUp(since, previous.rooms))) {
-        // Cannot restore without a gap: end the old session so its name is free for the fresh one.
-        if (live !== undefined) yield* handOver(live)
+        // Cannot restore without a gap: end the old session (the others see it leave) so its name is free for the
+        // fresh one, and close a connection still holding it.
+        if (live !== undefined) live.takenOver = true
         else if (previous.heldUntil === undefined && previous.node !== node) {
           yield* hub.direct(previous.node, { _tag: "Takeover", session: previous.session })
         }
-        yield* endSession(previous.session, previous.name, previous.rooms, undefined)
+        yield* endSession(previous.session, previous.name, previous.rooms, live)
+        live?.close(CloseCode.takenOver, "session taken over")
         return Option.none<Opened>()
       }
       connection.session = previous.session
@@ -212,7 +222,7 @@ const make = Effect.gen(function* () {
         heldRefs.delete(previous.session)
       }
       const token = yield* establish(connection)
-      const entries = previous.rooms.map((room) => ({ room, since: since[room] }))
+      const entries = previous.rooms.map((room) => ({ room, since: sinceOf(since, room) }))
       return Option.some<Opened>({
         welcome: yield* welcome(connection, token, true),
         problems: [],
@@ -302,10 +312,13 @@ const make = Effect.gen(function* () {
   }
 
   return Chat.of({
+    // Uninterruptible: a socket closing mid-open must not leave a name claimed or a user counted for nobody; its
+    // end waits for the open and then sees a consistent session.
     open: (connection, request) =>
       resume(connection, request).pipe(
         Effect.flatMap(Option.match({ onNone: () => fresh(connection, request), onSome: Effect.succeed })),
-        Effect.catchAll(unavailable)
+        Effect.catchAll(unavailable),
+        Effect.uninterruptible
       ),
 
     send: (connection, room, text, ref) =>
@@ -313,11 +326,12 @@ const make = Effect.gen(function* () {
         yield* requireMember(connection, room)
         yield* checkedText(text)
         const seen = ref === undefined ? undefined : refsOf(connection).get(ref)
-        if (seen !== undefined) return seen
+        if (seen !== undefined && seen.room === room && seen.text === text) return seen.id
         const message = yield* hub.publish(room, { from: connection.name, text }).pipe(Effect.catchAll(unavailable))
         if (ref !== undefined) {
           const kept = refsOf(connection)
-          kept.set(ref, message.id)
+          kept.delete(ref)
+          kept.set(ref, { room, text, id: message.id })
           if (kept.size > REFS_KEPT) kept.delete(kept.keys().next().value!)
         }
         return message.id
@@ -351,13 +365,18 @@ const make = Effect.gen(function* () {
         if (!isValidName(name)) return yield* fail("invalid_name", invalidNameMessage(name))
         const previous = connection.name
         if (name === previous) return
-        const claimed = yield* names
-          .claim({ name, session: connection.session, node })
-          .pipe(Effect.catchAll(unavailable))
+        // Claiming the new name and freeing the old one happen together or not at all.
+        const claimed = yield* Effect.uninterruptible(
+          Effect.gen(function* () {
+            if (!(yield* names.claim({ name, session: connection.session, node }))) return false
+            connection.name = name
+            if (nameKey(previous) !== nameKey(name)) {
+              yield* names.release(previous, connection.session).pipe(Effect.ignoreLogged)
+            }
+            return true
+          })
+        ).pipe(Effect.catchAll(unavailable))
         if (!claimed) return yield* fail("name_taken", `${name} is taken`)
-        connection.name = name
-        if (nameKey(previous) !== nameKey(name))
-          yield* names.release(previous, connection.session).pipe(Effect.ignoreLogged)
         yield* presence.rename(connection.session, connection.rooms, name).pipe(Effect.ignoreLogged)
         yield* saveRecord(connection)
         const eventId = Crypto.randomUUID()
@@ -393,7 +412,11 @@ const make = Effect.gen(function* () {
       Effect.gen(function* () {
         yield* requireMember(connection, room)
         const limit = Math.min(query.limit ?? 50, 100)
-        return yield* hub.history(room, { before: query.before, limit }).pipe(Effect.catchAll(unavailable))
+        // Not past what this connection has been sent live, so no message arrives both in the page and live after it.
+        const delivered = rooms.lastDelivered(room)
+        const before =
+          delivered === undefined ? query.before : Math.min(query.before ?? Number.MAX_SAFE_INTEGER, delivered + 1)
+        return yield* hub.history(room, { before, limit }).pipe(Effect.catchAll(unavailable))
       }),
 
     who: (connection, room) =>
@@ -410,6 +433,8 @@ const make = Effect.gen(function* () {
           return yield* endSession(connection.session, connection.name, Array.from(connection.rooms), connection)
         }
         for (const room of connection.rooms) yield* rooms.leave(connection, room, { announce: true })
+        // A resume may have taken the session over while this end waited on the backend: it is not ours any more.
+        if (connection.takenOver) return
         heldRefs.set(connection.session, refsOf(connection))
         yield* presence.offline(connection.session)
         const heldUntil = Date.now() + Duration.toMillis(config.resumeWindow)
@@ -417,6 +442,10 @@ const make = Effect.gen(function* () {
       }).pipe(Effect.ignoreLogged)
   })
 })
+
+/** `since[room]`, reading only the client's own keys: a room may be called `constructor` or `__proto__`. */
+const sinceOf = (since: Readonly<Record<string, number>>, room: string): number | undefined =>
+  Object.hasOwn(since, room) ? since[room] : undefined
 
 const truncate = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}…` : s)
 const invalidNameMessage = (name: string) =>

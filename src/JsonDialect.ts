@@ -22,7 +22,7 @@ export const run = (connection: Connection, mailbox: Mailbox) =>
     }
     const hello = decodeClientFrame(first.value)
     if (Either.isLeft(hello) || hello.right.type !== "hello") {
-      const message = Either.isLeft(hello) ? hello.left : `expected hello, got ${hello.right.type}`
+      const message = Either.isLeft(hello) ? hello.left.message : `expected hello, got ${hello.right.type}`
       connection.send({ type: "error", code: "invalid_frame", message })
       yield* securityLog("first frame was not hello", connection)
       return connection.close(CloseCode.policy, "hello expected")
@@ -47,21 +47,23 @@ export const run = (connection: Connection, mailbox: Mailbox) =>
     while (true) {
       const text = yield* mailbox.take
       const frame = decodeClientFrame(text)
-      if (Either.isLeft(frame)) {
-        connection.send({ type: "error", code: "invalid_frame", message: frame.left })
-        continue
-      }
+      const ref = Either.isLeft(frame) ? frame.left.ref : frame.right.ref
+      // Every frame costs a token, refused ones included, so a stream of junk is a flood like any other.
       if (!(yield* limiter.take)) {
         if (++strikes > config.rateLimit.strikesBeforeClose) {
           yield* securityLog("closing a flooding connection", connection)
           return connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
         }
-        connection.send(withRef({ type: "error", code: "rate_limited", message: "slow down" }, frame.right.ref))
+        connection.send(withRef({ type: "error", code: "rate_limited", message: "slow down" }, ref))
         continue
       }
       strikes = 0
+      if (Either.isLeft(frame)) {
+        connection.send(withRef({ type: "error", code: "invalid_frame", message: frame.left.message }, ref))
+        continue
+      }
       yield* handle(chat, connection, frame.right).pipe(
-        Effect.catchAll((error) => Effect.sync(() => connection.send(withRef(errorFrame(error), frame.right.ref))))
+        Effect.catchAll((error) => Effect.sync(() => connection.send(withRef(errorFrame(error), ref))))
       )
     }
   })

@@ -12,11 +12,11 @@ import { type Mailbox, securityLog } from "./SocketActor.js"
 
 const HELP = "Commands: /nick NAME, /join ROOM, /who, /msg NAME TEXT, /help, /quit. Anything else is said in your room."
 
-export const run = (connection: Connection, mailbox: Mailbox, requestUrl: string) =>
+export const run = (connection: Connection, mailbox: Mailbox, requestUrl: URL) =>
   Effect.gen(function* () {
     const chat = yield* Chat
     const config = yield* ServerConfig
-    const requested = new URL(requestUrl, "http://localhost").searchParams.get("name") ?? undefined
+    const requested = requestUrl.searchParams.get("name") ?? undefined
     const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"] }).pipe(Effect.either)
     if (opened._tag === "Left") {
       connection.sendText("The server cannot take you right now; try again later.")

@@ -231,22 +231,36 @@ const describe = (error: ParseResult.ParseError): string => {
   return truncate(`${path}${first.message}`, 200)
 }
 
-/** Decodes one text frame of the JSON dialect; the error is a message fit for an `invalid_frame` error frame. */
-export const decodeClientFrame = (text: string): Either.Either<ClientFrame, string> => {
+/** Why a request frame was rejected, and its `ref` when it had a usable one, so the `error` can carry it. */
+export interface DecodeFailure {
+  readonly message: string
+  readonly ref?: string
+}
+
+/** Decodes one text frame of the JSON dialect; the failure is fit for an `invalid_frame` error frame. */
+export const decodeClientFrame = (text: string): Either.Either<ClientFrame, DecodeFailure> => {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (error) {
-    return Either.left(truncate(`invalid JSON: ${(error as Error).message}`, 200))
+    return Either.left({ message: truncate(`invalid JSON: ${(error as Error).message}`, 200) })
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return Either.left('a frame must be a JSON object with a string "type"')
+    return Either.left({ message: 'a frame must be a JSON object with a string "type"' })
   }
-  const type = (value as { readonly type?: unknown }).type
-  if (typeof type !== "string") return Either.left("type: must be a string")
+  const { ref, type } = value as { readonly ref?: unknown; readonly type?: unknown }
+  const failed = (message: string): DecodeFailure =>
+    typeof ref === "string" && ref.length <= 64 ? { message, ref } : { message }
+  const failure = (message: string) => Either.left(failed(message))
+  if (typeof type !== "string") return failure("type: must be a string")
   const decode = requestDecoders.get(type)
-  if (decode === undefined) return Either.left(`unknown frame type "${truncate(type, 32)}"`)
-  return Either.mapLeft(decode(value), describe)
+  if (decode === undefined) return failure(`unknown frame type "${truncate(type, 32)}"`)
+  try {
+    return Either.mapLeft(decode(value), (error) => failed(describe(error)))
+  } catch {
+    // describing a deeply nested wrong value can exhaust the stack; the frame is refused all the same
+    return failure("a field is nested too deeply")
+  }
 }
 
 /** Decodes one frame sent by a server (used by clients). */

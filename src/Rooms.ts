@@ -29,6 +29,11 @@ export interface RoomsService {
   readonly leave: (connection: Connection, room: string, options: { readonly announce: boolean }) => Effect.Effect<void>
   /** Rooms with members on this node. */
   readonly size: () => number
+  /**
+   * The last message id delivered to this node's members of `room`: a history page that ends there cannot hold a
+   * message that is still on its way live.
+   */
+  readonly lastDelivered: (room: string) => number | undefined
 }
 
 export class Rooms extends Context.Tag("effect-chat/Rooms")<Rooms, RoomsService>() {
@@ -64,6 +69,8 @@ const reaches = (member: Connection, event: Exclude<RoomEvent, { _tag: "Message"
 
 interface RoomActor {
   readonly inbox: Queue.Queue<RoomInput>
+  /** The last message id delivered to this node's members (undefined until subscribed). */
+  last: number | undefined
 }
 
 /**
@@ -83,6 +90,7 @@ const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const feed = yield* hub.subscribe(room)
       let last = feed.lastId
+      actor.last = last
       const members = new Set<Connection>()
 
       yield* Queue.takeBetween(feed.events, 1, Number.MAX_SAFE_INTEGER).pipe(
@@ -143,6 +151,7 @@ const make = Effect.gen(function* () {
             }
             run.push(message)
             last = message.id
+            actor.last = last
           }
           deliver(segments)
         })
@@ -226,7 +235,7 @@ const make = Effect.gen(function* () {
   const offer = (room: string, input: RoomInput) =>
     Effect.suspend(() => {
       const existing = actors.get(room)
-      const actor: RoomActor = existing ?? { inbox: Effect.runSync(Queue.unbounded<RoomInput>()) }
+      const actor: RoomActor = existing ?? { inbox: Effect.runSync(Queue.unbounded<RoomInput>()), last: undefined }
       actor.inbox.unsafeOffer(input)
       if (existing !== undefined) return Effect.void
       actors.set(room, actor)
@@ -257,6 +266,7 @@ const make = Effect.gen(function* () {
         yield* offer(room, { _tag: "Leave", connection, announce, done })
         yield* Deferred.await(done)
       }),
-    size: () => actors.size
+    size: () => actors.size,
+    lastDelivered: (room) => actors.get(room)?.last
   })
 })

@@ -29,7 +29,7 @@ export interface Mailbox {
  */
 export const run = (
   ws: WebSocket,
-  request: { readonly url: string; readonly ip: string },
+  request: { readonly url: URL; readonly ip: string },
   dialect: Dialect,
   log: (line: Effect.Effect<void>) => void
 ) =>
@@ -71,6 +71,11 @@ export const run = (
           Effect.sync(() => {
             if (ws.isPaused && Option.getOrElse(inbox.unsafeSize(), () => 0) <= MAILBOX_LOW) ws.resume()
           })
+        ),
+        // Once the server is closing this socket (policy, slow consumer, taken over), nothing it still sent is acted
+        // on: frames in flight from a taken-over socket would otherwise act for the session's new connection.
+        Effect.flatMap((text) =>
+          connection.takenOver || connection.closedBy !== undefined ? Effect.never : Effect.succeed(text)
         )
       )
     }

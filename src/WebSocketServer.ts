@@ -59,7 +59,9 @@ export const make = Effect.gen(function* () {
 
   const handleUpgrade: UpgradeHandler = (request, socket, head) => {
     socket.on("error", () => socket.destroy())
-    const path = new URL(request.url ?? "/", "http://localhost").pathname
+    const url = parseUrl(request.url)
+    if (url === undefined) return refuse(socket, 400, "Bad Request")
+    const path = url.pathname
     if (path !== config.path) return refuse(socket, 404, "Not Found")
     if (!accepting) return refuse(socket, 503, "Service Unavailable")
     const origin = request.headers.origin
@@ -84,9 +86,18 @@ export const make = Effect.gen(function* () {
         return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
       }
       const dialect = ws.protocol === SUBPROTOCOL ? "json" : "plain"
-      runFork(SocketActor.run(ws, { url: request.url ?? "/", ip }, dialect, log))
+      runFork(SocketActor.run(ws, { url, ip }, dialect, log))
     })
   }
 
   return { handleUpgrade, shutdown } as const
 })
+
+/** The request target as a URL, or undefined for one that is not (`GET //[` must not throw in a Node callback). */
+const parseUrl = (target: string | undefined): URL | undefined => {
+  try {
+    return new URL(target ?? "/", "http://localhost")
+  } catch {
+    return undefined
+  }
+}

@@ -51,6 +51,17 @@ describe("rate limits", () => {
   )
 })
 
+describe("junk floods", () => {
+  it.live("refused frames cost tokens too: a stream of junk is rate limited and then closed with 1008", () =>
+    Effect.gen(function* () {
+      const junk = yield* TestServer.jsonClient()
+      for (let i = 0; i < 30; i++) junk.send({})
+      expect((yield* junk.waitClosed()).code).toBe(1008)
+      expect(junk.all("error").some((e) => e.code === "rate_limited")).toBe(true)
+    }).pipe(serve({ rateLimit: { perSecond: 0.01, burst: 5, strikesBeforeClose: 5 } }))
+  )
+})
+
 describe("connection limits", () => {
   it.live("closes connections past the server's limit with 1013", () =>
     Effect.gen(function* () {
@@ -78,6 +89,27 @@ describe("handshake", () => {
       expect(yield* handshake(url)).toBe(403)
       expect(yield* handshake(url, { origin: "https://chat.example" })).toBe("open")
     }).pipe(serve({ allowedOrigins: ["https://chat.example"] }))
+  )
+
+  it.live("answers an upgrade whose target is not a URL with 400 and keeps serving", () =>
+    Effect.gen(function* () {
+      const address = yield* ChatHttpServer.ServerAddress
+      const answer = yield* Effect.async<string>((resume) => {
+        const socket = Net.connect(address.port, "127.0.0.1", () => {
+          socket.write(
+            "GET //[ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+          )
+        })
+        let text = ""
+        socket.on("data", (chunk) => void (text += chunk.toString()))
+        socket.on("error", () => {})
+        socket.on("close", () => resume(Effect.succeed(text)))
+      })
+      expect(answer).toMatch(/^HTTP\/1.1 400/)
+      const client = yield* TestServer.jsonClient()
+      expect(client.welcome.type).toBe("welcome")
+    }).pipe(serve())
   )
 
   it.live("answers other paths with 404", () =>

@@ -53,7 +53,7 @@ describe("decodeClientFrame", () => {
     for (const [input, reason] of cases) {
       const result = decode(input)
       expect(Either.isLeft(result), JSON.stringify(input)).toBe(true)
-      const message = Either.getLeft(result).pipe((o) => (o._tag === "Some" ? o.value : ""))
+      const message = Either.getLeft(result).pipe((o) => (o._tag === "Some" ? o.value.message : ""))
       expect(message).toMatch(reason)
       expect(message.length).toBeLessThanOrEqual(201)
     }
@@ -76,9 +76,18 @@ describe("decodeClientFrame", () => {
     )
   })
 
-  it("survives deeply nested JSON", () => {
+  it("survives deeply nested JSON, also inside a field", () => {
     const deep = "[".repeat(20_000) + "]".repeat(20_000)
     expect(Either.isLeft(Protocol.decodeClientFrame(deep))).toBe(true)
+    const nestedField = `{"type":"ping","ref":${deep}}`
+    expect(Either.getLeft(Protocol.decodeClientFrame(nestedField)).pipe((o) => o._tag === "Some")).toBe(true)
+  })
+
+  it("keeps a usable ref of a refused frame, so the error can carry it", () => {
+    const refused = Protocol.decodeClientFrame(`{"type":"send","room":"lobby","ref":"r1"}`)
+    expect(Either.getLeft(refused).pipe((o) => (o._tag === "Some" ? o.value.ref : undefined))).toBe("r1")
+    const longRef = Protocol.decodeClientFrame(JSON.stringify({ type: "nope", ref: "x".repeat(65) }))
+    expect(Either.getLeft(longRef).pipe((o) => (o._tag === "Some" ? o.value.ref : "?"))).toBeUndefined()
   })
 })
 

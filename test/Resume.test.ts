@@ -138,6 +138,64 @@ describe("resume", () => {
     }).pipe(serve())
   )
 
+  it.live("resumes rooms named like Object.prototype members", () =>
+    Effect.gen(function* () {
+      const rooms = ["constructor", "toString", "__proto__", "valueOf"]
+      const a = yield* TestServer.jsonClient({ name: "proto", rooms })
+      yield* dropAbruptly(a)
+      yield* Effect.sleep(Duration.millis(50))
+      const since = Object.fromEntries(rooms.map((room) => [room, 0]))
+      const b = yield* TestServer.jsonClient({ resume: { token: a.welcome.resume, since } })
+      expect(b.welcome).toMatchObject({ resumed: true, name: "proto" })
+    }).pipe(serve())
+  )
+
+  it.live("a resume that cannot catch up ends the live session visibly: the others see it leave", () =>
+    Effect.gen(function* () {
+      const watcher = yield* TestServer.jsonClient({ name: "watcher" })
+      const a = yield* TestServer.jsonClient({ name: "dave" })
+      yield* watcher.nextOf("joined", (f) => f.name === "dave")
+      for (let i = 0; i < 10; i++) watcher.send({ type: "send", room: "lobby", text: `m${i}`, ref: String(i) })
+      yield* watcher.nextOf("ack", (f) => f.ref === "9")
+      const b = yield* TestServer.jsonClient({ resume: { token: a.welcome.resume, since: { lobby: 0 } } })
+      expect(b.welcome.resumed).toBe(false)
+      expect(yield* watcher.nextOf("left", (f) => f.name === "dave")).toMatchObject({ room: "lobby" })
+      expect((yield* a.waitClosed()).code).toBe(4009)
+    }).pipe(serve({ ...fast, historyRetain: 5 }))
+  )
+
+  it.live("frames still arriving on a taken-over socket are not acted on", () =>
+    Effect.gen(function* () {
+      const watcher = yield* TestServer.jsonClient({ name: "watcher", rooms: ["lobby", "r0"] })
+      const old = yield* TestServer.jsonClient({ name: "carol" })
+      // the old socket never reads its 4009, so it keeps sending as if nothing happened
+      old.ws.pause()
+      const fresh = yield* TestServer.jsonClient({ resume: { token: old.welcome.resume, since: { lobby: 0 } } })
+      expect(fresh.welcome).toMatchObject({ resumed: true, name: "carol" })
+      old.send({ type: "join", room: "r0" })
+      old.send({ type: "nick", name: "mallory" })
+      old.send({ type: "send", room: "lobby", text: "from the old socket" })
+      fresh.send({ type: "send", room: "lobby", text: "from the new one", ref: "n" })
+      yield* fresh.nextOf("ack", (f) => f.ref === "n")
+      yield* watcher.nextOf("message", (m) => m.text === "from the new one")
+      watcher.send({ type: "who", room: "r0", ref: "w" })
+      expect((yield* watcher.nextOf("members", (f) => f.ref === "w")).names).toEqual(["watcher"])
+      expect(watcher.all("message").map((m) => `${m.from}: ${m.text}`)).toEqual(["carol: from the new one"])
+      expect(watcher.all("renamed")).toEqual([])
+    }).pipe(serve())
+  )
+
+  it.live("a ref reused for a different message is a new message, not a duplicate", () =>
+    Effect.gen(function* () {
+      const a = yield* TestServer.jsonClient({ name: "reuser" })
+      a.send({ type: "send", room: "lobby", text: "first", ref: "s" })
+      expect(yield* a.nextOf("ack")).toMatchObject({ ref: "s", id: 1 })
+      a.send({ type: "send", room: "lobby", text: "second", ref: "s" })
+      expect(yield* a.nextOf("ack")).toMatchObject({ ref: "s", id: 2 })
+      yield* a.nextOf("message", (m) => m.text === "second")
+    }).pipe(serve())
+  )
+
   it.live("a send retried with the same ref after a resume is acknowledged once and delivered once", () =>
     Effect.gen(function* () {
       const watcher = yield* TestServer.jsonClient({ name: "watcher" })

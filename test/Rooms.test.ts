@@ -189,6 +189,33 @@ describe("history", () => {
   )
 })
 
+describe("history requests", () => {
+  it.live("a history reply never holds a message that then also arrives live", () =>
+    Effect.gen(function* () {
+      const a = yield* TestServer.jsonClient({ name: "a" })
+      yield* a.nextOf("history")
+      for (let i = 0; i < 20; i++) {
+        a.send({ type: "send", room: "lobby", text: `m${i}` })
+        a.send({ type: "history", room: "lobby", ref: `h${i}` })
+      }
+      yield* a.nextOf("history", (f) => f.ref === "h19")
+      yield* a.nextOf("message", (m) => m.id === 20)
+      const seen = a.received.flatMap((f) =>
+        f.type === "message" ? [f.id] : f.type === "history" && f.ref !== undefined ? [] : []
+      )
+      expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+      // a page never reaches past the last message already received live before it
+      let live = 0
+      for (const f of a.received) {
+        if (f.type === "message") live = f.id
+        if (f.type === "history" && f.ref !== undefined) {
+          expect(Math.max(0, ...f.messages.map((m: { id: number }) => m.id))).toBeLessThanOrEqual(live)
+        }
+      }
+    }).pipe(serve())
+  )
+})
+
 describe("nicknames", () => {
   it.live("honours hello.name, refuses a case-insensitive clash, frees a name at once", () =>
     Effect.gen(function* () {
@@ -271,7 +298,8 @@ describe("direct messages and acknowledgements", () => {
         { type: "nick", name: "b", ref: "8" },
         { type: "leave", room: "side", ref: "9" },
         { type: "direct", to: "b", text: "self", ref: "10" },
-        { type: "hello", ref: "11" }
+        { type: "hello", ref: "11" },
+        { type: "send", room: "lobby", ref: "12" }
       ]
       for (const request of requests) a.send(request)
       a.send({ type: "ping", ref: "end" })
@@ -288,7 +316,8 @@ describe("direct messages and acknowledgements", () => {
         "8:ack",
         "9:ack",
         "10:ack",
-        "11:error:invalid_frame"
+        "11:error:invalid_frame",
+        "12:error:invalid_frame"
       ])
       expect(answers[0].id).toBe(1)
       // 4,000 code points is the limit, not 4,000 UTF-16 units
