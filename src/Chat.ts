@@ -396,9 +396,13 @@ const make = Effect.gen(function* () {
         const owner = yield* names.owner(to).pipe(Effect.catchAll(unavailable))
         const target = Option.getOrUndefined(owner)
         const local = target === undefined ? undefined : registry.bySession(target.session)
-        if (target === undefined || (target.node === node && local === undefined)) {
-          return yield* fail("no_such_user", `no user named ${truncate(to)}`)
-        }
+        // A name held for resume belongs to nobody who could read the message now.
+        const reachable =
+          target !== undefined &&
+          (local !== undefined ||
+            (target.node !== node &&
+              (yield* presence.isOnline(target.session, target.node).pipe(Effect.catchAll(unavailable)))))
+        if (!reachable) return yield* fail("no_such_user", `no user named ${truncate(to)}`)
         const frame = { type: "direct" as const, from: connection.name, to: target.name, text, at: Date.now() }
         if (local !== undefined) local.send(frame)
         else

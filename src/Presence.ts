@@ -9,6 +9,8 @@ export interface PresenceService {
   readonly online: (session: string, name: string) => Effect.Effect<void, BackendError>
   readonly offline: (session: string) => Effect.Effect<void, BackendError>
   readonly users: Effect.Effect<number, BackendError>
+  /** Whether `session` is connected on `node` now (not merely held for resume). */
+  readonly isOnline: (session: string, node: string) => Effect.Effect<boolean, BackendError>
   readonly join: (room: string, session: string, name: string) => Effect.Effect<void, BackendError>
   readonly leave: (room: string, session: string) => Effect.Effect<void, BackendError>
   readonly rename: (session: string, rooms: Iterable<string>, name: string) => Effect.Effect<void, BackendError>
@@ -27,6 +29,7 @@ export const makeMemory = (): PresenceService => {
     online: (session) => Effect.sync(() => void sessions.add(session)),
     offline: (session) => Effect.sync(() => void sessions.delete(session)),
     users: Effect.sync(() => sessions.size),
+    isOnline: (session) => Effect.sync(() => sessions.has(session)),
     join: (room, session, name) =>
       Effect.sync(() => {
         let members = rooms.get(room)

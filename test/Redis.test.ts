@@ -123,6 +123,12 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           onB.send({ type: "direct", to: alice.toUpperCase(), text: "psst", ref: "d1" })
           expect(yield* onA.nextOf("direct")).toMatchObject({ from: bob, to: alice, text: "psst" })
           expect(yield* onB.nextOf("direct")).toMatchObject({ from: bob, to: alice, text: "psst" })
+
+          // Dropped, alice's name is held for resume on A: nobody can read a direct message to it now.
+          onA.ws.terminate()
+          yield* onB.nextOf("left", (f) => f.name === alice)
+          onB.send({ type: "direct", to: alice, text: "are you there?", ref: "d2" })
+          expect(yield* onB.nextOf("error", (f) => f.ref === "d2")).toMatchObject({ code: "no_such_user" })
         }).pipe(Effect.scoped)
       )
 

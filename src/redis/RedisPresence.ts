@@ -172,6 +172,10 @@ const make = Effect.gen(function* () {
         return redis.command("offline", ["HDEL", redis.keys.nodeUsers(node), session])
       }).pipe(Effect.asVoid),
     users: redis.eval("users", USERS, [deadAfterMs]).pipe(Effect.map(Number)),
+    isOnline: (session, onNode) =>
+      redis
+        .command("isOnline", ["HEXISTS", redis.keys.nodeUsers(onNode), session])
+        .pipe(Effect.map((n) => Number(n) === 1)),
     join: (room, session, name) =>
       Effect.suspend(() => {
         let members = rooms.get(room)
