@@ -172,7 +172,11 @@ const make = Effect.gen(function* () {
           Effect.catchAll((error) =>
             Effect.sync(() => {
               connection.rooms.delete(room)
-              connection.send({ type: "error", code: "invalid_room", message: `${room}: ${error.message}` })
+              connection.send({
+                type: "error",
+                code: "unavailable",
+                message: `${room}: ${error.message}, retry the join`
+              })
             })
           )
         ),
