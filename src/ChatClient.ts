@@ -27,7 +27,7 @@ import {
 } from "effect"
 import WebSocket from "ws"
 import * as Heartbeat from "./Heartbeat.js"
-import * as Protocol from "./Protocol.js"
+import * as Protocol from "./protocol/Protocol.js"
 
 /**
  * - `Connect`: the first connection could not be opened or did not get a `welcome`.

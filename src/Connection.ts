@@ -7,9 +7,9 @@
 import type * as Net from "node:net"
 import type { WebSocket } from "ws"
 import { plainLine } from "./PlainText.js"
-import { CloseCode } from "./Protocol.js"
+import { CloseCode } from "./protocol/Protocol.js"
 import type * as Heartbeat from "./Heartbeat.js"
-import type * as Protocol from "./Protocol.js"
+import type * as Protocol from "./protocol/Protocol.js"
 import { textFrame } from "./WireFrame.js"
 
 export type Dialect = "json" | "plain"

@@ -10,7 +10,7 @@
  */
 import { Context, Duration, Effect, Layer, PubSub, Queue, Schedule, Scope } from "effect"
 import type { BackendError } from "./BackendError.js"
-import type * as Protocol from "./Protocol.js"
+import type * as Protocol from "./protocol/Protocol.js"
 import { ServerConfig } from "./ServerConfig.js"
 
 /** A room event as it travels between nodes: a wire frame plus what the fan-out needs to know about its origin. */

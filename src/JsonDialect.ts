@@ -6,7 +6,7 @@ import { Effect, Either } from "effect"
 import { Chat, ChatError } from "./Chat.js"
 import type { Connection } from "./Connection.js"
 import * as RateLimiter from "./RateLimiter.js"
-import { type ClientFrame, CloseCode, decodeClientFrame } from "./Protocol.js"
+import { type ClientFrame, CloseCode, decodeClientFrame } from "./protocol/Protocol.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { type Mailbox, securityLog } from "./SocketActor.js"
 

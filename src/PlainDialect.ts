@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import { Chat, type ChatError } from "./Chat.js"
 import type { Connection } from "./Connection.js"
-import { CloseCode } from "./Protocol.js"
+import { CloseCode } from "./protocol/Protocol.js"
 import * as RateLimiter from "./RateLimiter.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { type Mailbox, securityLog } from "./SocketActor.js"

@@ -2,7 +2,7 @@
  * How server events read in the plain dialect (the classic Ktor chat's lines). Only what a person at a raw WebSocket
  * tool needs is shown: messages, direct messages and errors; presence frames have no line.
  */
-import type * as Protocol from "./Protocol.js"
+import type * as Protocol from "./protocol/Protocol.js"
 
 export const messageLine = (message: { readonly from: string; readonly text: string }): string =>
   `[${message.from}]: ${message.text}`

@@ -11,7 +11,7 @@ import { Connection, type Dialect } from "./Connection.js"
 import { ConnectionRegistry } from "./ConnectionRegistry.js"
 import * as JsonDialect from "./JsonDialect.js"
 import * as PlainDialect from "./PlainDialect.js"
-import { CloseCode } from "./Protocol.js"
+import { CloseCode } from "./protocol/Protocol.js"
 import { ServerConfig } from "./ServerConfig.js"
 
 /** Inbound text frames waiting for the reader; past this the socket is paused. */

@@ -5,7 +5,7 @@
  */
 import { Duration } from "effect"
 import type { ChatEvent } from "./ChatClient.js"
-import type * as Protocol from "./Protocol.js"
+import type * as Protocol from "./protocol/Protocol.js"
 
 export interface View {
   /** The room lines are typed into; its messages carry no `#room` prefix. */

@@ -3,7 +3,7 @@
  * and `ChatHttpServer` (a Node HTTP listener for it). The client side: the `ChatClient` service. Custom backends
  * implement `Hub`, `Presence`, `Names` and `Sessions`.
  */
-export * as Protocol from "./Protocol.js"
+export * as Protocol from "./protocol/Protocol.js"
 export { ServerConfig, type ServerSettings } from "./ServerConfig.js"
 export { ChatServer, type ChatServerService } from "./ChatServer.js"
 export * as ChatHttpServer from "./ChatHttpServer.js"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as Server from "../src/Protocol.js"
+import * as Server from "../src/protocol/Protocol.js"
 import * as Browser from "../web/protocol.js"
 
 // The browser build cannot import src/ (no bundler, no `effect`), so web/protocol.ts keeps its own copy of the

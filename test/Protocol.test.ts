@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as fc from "fast-check"
-import * as Protocol from "../src/Protocol.js"
+import * as Protocol from "../src/protocol/Protocol.js"
 
 const decode = (value: unknown) => Protocol.decodeClientFrame(typeof value === "string" ? value : JSON.stringify(value))
 

@@ -10,7 +10,7 @@
 import { Duration, Effect, Layer, Queue, Schedule } from "effect"
 import { BackendError } from "../BackendError.js"
 import { type DirectEnvelope, Hub, type HubService, type RoomEvent } from "../Hub.js"
-import type * as Protocol from "../Protocol.js"
+import type * as Protocol from "../protocol/Protocol.js"
 import { ServerConfig } from "../ServerConfig.js"
 import { RedisClient } from "./RedisClient.js"
 import { script } from "./RedisKeys.js"

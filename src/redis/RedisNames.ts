@@ -5,7 +5,7 @@
  */
 import { Effect, Layer, Option } from "effect"
 import { type NameOwner, Names, type NamesService } from "../Names.js"
-import { nameKey } from "../Protocol.js"
+import { nameKey } from "../protocol/Protocol.js"
 import { RedisClient } from "./RedisClient.js"
 import { CLAIM_NAME, script } from "./RedisKeys.js"
 

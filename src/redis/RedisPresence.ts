@@ -8,7 +8,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Presence, type PresenceService, sortNames } from "../Presence.js"
-import { nameKey } from "../Protocol.js"
+import { nameKey } from "../protocol/Protocol.js"
 import { RedisClient } from "./RedisClient.js"
 import { CLAIM_NAME, script } from "./RedisKeys.js"
 import { RedisNodes } from "./RedisNodes.js"

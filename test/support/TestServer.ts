@@ -5,7 +5,7 @@ import { Duration, Effect, Layer, Scope } from "effect"
 import WebSocket from "ws"
 import * as ChatHttpServer from "../../src/ChatHttpServer.js"
 import { ChatServer } from "../../src/ChatServer.js"
-import { SUBPROTOCOL } from "../../src/Protocol.js"
+import { SUBPROTOCOL } from "../../src/protocol/Protocol.js"
 import { ServerConfig, type ServerSettings } from "../../src/ServerConfig.js"
 
 /** The server under test: in-memory backends, an HTTP listener on a free port, and its `ChatServer` service. */

@@ -4,70 +4,18 @@
  * past the edge only sees the typed values.
  */
 import { Either, ParseResult, Schema } from "effect"
+import { ERROR_CODES, MAX_REF_LENGTH, PROTOCOL_VERSION } from "./Rules.js"
 
-export const SUBPROTOCOL = "effect-chat.v1"
-export const PROTOCOL_VERSION = 1
+export * from "./Rules.js"
 
-/** Close codes of PROTOCOL.md, by meaning. */
-export const CloseCode = {
-  normal: 1000,
-  goingAway: 1001,
-  unsupportedData: 1003,
-  policy: 1008,
-  tooLarge: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-  slowConsumer: 4008,
-  takenOver: 4009
-} as const
-
-export const ErrorCode = Schema.Literal(
-  "invalid_frame",
-  "invalid_name",
-  "name_taken",
-  "invalid_room",
-  "not_in_room",
-  "too_many_rooms",
-  "no_such_user",
-  "message_too_long",
-  "rate_limited",
-  // extension: a backend (Redis) is unreachable; retry later with the same ref
-  "unavailable"
-)
+export const ErrorCode = Schema.Literal(...ERROR_CODES)
 export type ErrorCode = typeof ErrorCode.Type
-
-// ---------------------------------------------------------------------------------------------------------------------
-// Names, rooms, text
-// ---------------------------------------------------------------------------------------------------------------------
-
-const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/
-const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/
-const RESERVED_RE = /^user[0-9]+$/i
-export const MAX_TEXT_CODE_POINTS = 4000
-
-/** A name a user may ask for: valid characters and length, and not of the reserved `user<digits>` form. */
-export const isValidName = (name: string): boolean => NAME_RE.test(name) && !RESERVED_RE.test(name)
-export const isValidRoom = (room: string): boolean => ROOM_RE.test(room)
-/** Names compare case-insensitively; this is the key they are stored under. */
-export const nameKey = (name: string): string => name.toLowerCase()
-
-export type TextProblem = "blank" | "too_long"
-/** Message text: 1..4000 code points, not only Unicode white space. */
-export const checkText = (text: string): TextProblem | undefined => {
-  if (text.trim().length === 0) return "blank"
-  if (text.length > MAX_TEXT_CODE_POINTS) {
-    // Only count code points when UTF-16 length could exceed the limit.
-    let count = 0
-    for (const _ of text) if (++count > MAX_TEXT_CODE_POINTS) return "too_long"
-  }
-  return undefined
-}
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Client → server
 // ---------------------------------------------------------------------------------------------------------------------
 
-const Ref = Schema.String.pipe(Schema.maxLength(64))
+const Ref = Schema.String.pipe(Schema.maxLength(MAX_REF_LENGTH))
 const MessageId = Schema.NonNegativeInt
 const optionalRef = Schema.optional(Ref)
 
@@ -184,7 +132,7 @@ export const Ack = Schema.Struct({
 })
 export const ErrorFrame = Schema.Struct({
   type: Schema.Literal("error"),
-  code: Schema.String,
+  code: ErrorCode,
   message: Schema.String,
   ref: optionalRef
 })
@@ -250,7 +198,7 @@ export const decodeClientFrame = (text: string): Either.Either<ClientFrame, Deco
   }
   const { ref, type } = value as { readonly ref?: unknown; readonly type?: unknown }
   const failed = (message: string): DecodeFailure =>
-    typeof ref === "string" && ref.length <= 64 ? { message, ref } : { message }
+    typeof ref === "string" && ref.length <= MAX_REF_LENGTH ? { message, ref } : { message }
   const failure = (message: string) => Either.left(failed(message))
   if (typeof type !== "string") return failure("type: must be a string")
   const decode = requestDecoders.get(type)

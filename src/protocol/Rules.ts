@@ -1,0 +1,65 @@
+/**
+ * The rules of `effect-chat.v1` that every client applies before anything reaches the wire: names, rooms, message
+ * text, close codes and error codes. No `effect` here, so the browser bundle carries these few lines without the
+ * schema library; `Protocol.ts` builds the wire schemas on top of them.
+ */
+
+export const SUBPROTOCOL = "effect-chat.v1"
+export const PROTOCOL_VERSION = 1
+
+/** Close codes of PROTOCOL.md, by meaning. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  unsupportedData: 1003,
+  policy: 1008,
+  tooLarge: 1009,
+  internalError: 1011,
+  tryAgainLater: 1013,
+  slowConsumer: 4008,
+  takenOver: 4009
+} as const
+
+/** Every `error` frame code a server sends; a client can switch on them. */
+export const ERROR_CODES = [
+  "invalid_frame",
+  "invalid_name",
+  "name_taken",
+  "invalid_room",
+  "not_in_room",
+  "too_many_rooms",
+  "no_such_user",
+  "message_too_long",
+  "rate_limited",
+  // extension: a backend (Redis) is unreachable; retry later with the same ref
+  "unavailable"
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/
+const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/
+const RESERVED_RE = /^user[0-9]+$/i
+export const MAX_TEXT_CODE_POINTS = 4000
+export const MAX_REF_LENGTH = 64
+
+/** A name a user may ask for: valid characters and length, and not of the reserved `user<digits>` form. */
+export const isValidName = (name: string): boolean => NAME_RE.test(name) && !RESERVED_RE.test(name)
+/** Names of the form `user<digits>` are the server's to assign, in any letter case. */
+export const isReservedName = (name: string): boolean => RESERVED_RE.test(name)
+export const isValidRoom = (room: string): boolean => ROOM_RE.test(room)
+/** Names compare case-insensitively; this is the key they are stored under. */
+export const nameKey = (name: string): string => name.toLowerCase()
+/** The order of `members` lists: case-insensitive, as the server sorts them. */
+export const compareNames = (a: string, b: string): number => a.toLowerCase().localeCompare(b.toLowerCase())
+
+export type TextProblem = "blank" | "too_long"
+/** Message text: 1..4000 code points, not only Unicode white space. */
+export const checkText = (text: string): TextProblem | undefined => {
+  if (text.trim().length === 0) return "blank"
+  if (text.length > MAX_TEXT_CODE_POINTS) {
+    // Only count code points when UTF-16 length could exceed the limit.
+    let count = 0
+    for (const _ of text) if (++count > MAX_TEXT_CODE_POINTS) return "too_long"
+  }
+  return undefined
+}
