@@ -1,20 +1,29 @@
 /**
- * effect-chat as a library. The server side: `ChatServer` (the core as a Layer, over in-memory or Redis backends)
- * and `ChatHttpServer` (a Node HTTP listener for it). The client side: the `ChatClient` service. Custom backends
- * implement `Hub`, `Presence`, `Names` and `Sessions`.
+ * effect-chat as a library. The server side: `ChatServer` (the core as a Layer, over in-memory backends or any that
+ * implement the `backend/` contracts) and `ChatHttpServer` (a Node HTTP listener for it). The client side: the
+ * `ChatClient` service. Redis backends are a separate entry, `effect-chat/redis`, so this one never loads `redis`.
  */
 export * as Protocol from "./protocol/Protocol.js"
-export { ServerConfig, type ServerSettings } from "./ServerConfig.js"
-export { ChatServer, type ChatServerService } from "./ChatServer.js"
-export * as ChatHttpServer from "./ChatHttpServer.js"
-export { Chat, ChatError, NodeId } from "./Chat.js"
-export { ConnectionRegistry } from "./ConnectionRegistry.js"
-export { Hub, type HubService, type RoomEvent, type RoomFeed, type HistoryPage, type DirectEnvelope } from "./Hub.js"
-export { Presence, type PresenceService } from "./Presence.js"
-export { Names, type NamesService, type NameOwner } from "./Names.js"
-export { Sessions, type SessionsService, type SessionRecord } from "./Sessions.js"
-export { Readiness } from "./HttpRoutes.js"
-export { BackendError } from "./BackendError.js"
+export { ServerConfig, type ServerSettings } from "./server/ServerConfig.js"
+export { ChatServer, type ChatServerService } from "./http/ChatServer.js"
+export * as ChatHttpServer from "./http/ChatHttpServer.js"
+export { Chat, type ChatService } from "./server/Chat.js"
+export { ChatError } from "./server/ChatError.js"
+export { ConnectionRegistry } from "./server/ConnectionRegistry.js"
+export { NodeId } from "./backend/NodeId.js"
+export {
+  Hub,
+  type HubService,
+  type RoomEvent,
+  type RoomFeed,
+  type HistoryPage,
+  type DirectEnvelope
+} from "./backend/Hub.js"
+export { Presence, type PresenceService } from "./backend/Presence.js"
+export { Names, type NamesService, type NameOwner } from "./backend/Names.js"
+export { Sessions, type SessionsService, type SessionRecord } from "./backend/Sessions.js"
+export { Readiness } from "./backend/Readiness.js"
+export { BackendError } from "./backend/BackendError.js"
 export {
   ChatClient,
   ChatClientError,
@@ -24,4 +33,3 @@ export {
   type ChatEvent,
   type ConnectionEvent
 } from "./ChatClient.js"
-export * as RedisBackend from "./redis/RedisBackend.js"

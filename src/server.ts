@@ -1,123 +1,159 @@
 #!/usr/bin/env node
 /**
- * `node dist/server.js`: the chat server on one port (HTTP + WebSocket). Flags override the environment (`PORT`,
- * `HOST`, `REDIS_URL`, `CHAT_ALLOWED_ORIGINS`), which overrides the defaults. SIGINT/SIGTERM close every client with
- * 1001 and exit 0.
+ * `node dist/server.js`: the chat server on one port (HTTP + WebSocket). Each flag falls back to its environment
+ * variable where it has one, then to the default. SIGINT/SIGTERM close every client with 1001 and exit 0.
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Duration, Effect, Layer, Logger, Option } from "effect"
-import * as ChatHttpServer from "./ChatHttpServer.js"
-import { ChatServer } from "./ChatServer.js"
-import { ServerConfig, type ServerSettings } from "./ServerConfig.js"
+import { Config, Console, Data, Duration, Effect, Layer, Logger, Option } from "effect"
+import * as ChatHttpServer from "./http/ChatHttpServer.js"
+import { ChatServer } from "./http/ChatServer.js"
+import { defaults, ServerConfig, type ServerSettings } from "./server/ServerConfig.js"
 
-const int = (name: string, description: string) =>
-  Options.integer(name).pipe(Options.withDescription(description), Options.optional)
-const seconds = (name: string, description: string) =>
-  Options.float(name).pipe(Options.withDescription(`${description} (seconds)`), Options.optional)
+/** The command line asks for something the server cannot be: exit 2 with one line. */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+const int = (name: string, fallback: number, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(`${description} (default ${fallback})`),
+    Options.withDefault(fallback)
+  )
+const seconds = (name: string, fallback: Duration.Duration, description: string) =>
+  Options.float(name).pipe(
+    Options.withDescription(`${description}, in seconds (default ${Duration.toSeconds(fallback)})`),
+    Options.withDefault(Duration.toSeconds(fallback)),
+    Options.map((s) => Duration.millis(Math.round(s * 1000)))
+  )
 
 const options = {
-  port: int("port", "port to listen on (env PORT, default 8080; 0 picks a free port)"),
+  port: Options.integer("port").pipe(
+    Options.withDescription("port to listen on; 0 picks a free port (env PORT, default 8080)"),
+    Options.withFallbackConfig(Config.integer("PORT").pipe(Config.withDefault(defaults.port)))
+  ),
   host: Options.text("host").pipe(
     Options.withDescription("address to bind (env HOST, default 0.0.0.0)"),
-    Options.optional
+    Options.withFallbackConfig(Config.string("HOST").pipe(Config.withDefault(defaults.host)))
   ),
-  maxFrameBytes: int("max-frame-bytes", "largest accepted message in bytes; larger closes with 1009 (default 65536)"),
-  historyRetain: int("history-size", "messages each room keeps for history and resume (default 100)"),
-  joinHistory: int("join-history", "messages sent after a join (default 50)"),
-  maxRoomsPerConnection: int("max-rooms", "rooms one connection may be in (default 100)"),
-  resumeWindow: seconds("resume-window", "how long a dropped session can be resumed (default 120)"),
-  helloTimeout: seconds("hello-timeout", "time a JSON client has to send hello (default 10)"),
-  pingInterval: seconds("ping-interval", "heartbeat interval; a peer silent for two is dropped (default 30)"),
+  redis: Options.text("redis").pipe(
+    Options.withDescription("Redis URL (env REDIS_URL): share rooms with other nodes, e.g. redis://127.0.0.1:6379"),
+    Options.withFallbackConfig(Config.option(Config.nonEmptyString("REDIS_URL"))),
+    Options.map((url) => (typeof url === "string" ? Option.some(url) : url))
+  ),
+  maxFrameBytes: int(
+    "max-frame-bytes",
+    defaults.maxFrameBytes,
+    "largest accepted message in bytes; larger closes with 1009"
+  ),
+  historyRetain: int("history-size", defaults.historyRetain, "messages each room keeps for history and resume"),
+  joinHistory: int("join-history", defaults.joinHistory, "messages sent after a join"),
+  maxRoomsPerConnection: int("max-rooms", defaults.maxRoomsPerConnection, "rooms one connection may be in"),
+  resumeWindow: seconds("resume-window", defaults.resumeWindow, "how long a dropped session can be resumed"),
+  helloTimeout: seconds("hello-timeout", defaults.helloTimeout, "time a JSON client has to send hello"),
+  pingInterval: seconds("ping-interval", defaults.pingInterval, "heartbeat interval; a peer silent for two is dropped"),
   maxBufferedBytes: int(
     "max-buffered-bytes",
-    "outbound bytes a client may fall behind before close 4008 (default 1 MiB)"
+    defaults.maxBufferedBytes,
+    "outbound bytes a client may fall behind before close 4008"
   ),
   maxQueuedMessages: int(
     "max-queued-messages",
-    "outbound messages a client may fall behind before close 4008 (default 2000)"
+    defaults.maxQueuedMessages,
+    "outbound messages a client may fall behind before close 4008"
   ),
   ratePerSecond: Options.float("rate").pipe(
-    Options.withDescription("messages per second per connection (default 20)"),
-    Options.optional
+    Options.withDescription(`messages per second per connection (default ${defaults.rateLimit.perSecond})`),
+    Options.withDefault(defaults.rateLimit.perSecond)
   ),
-  rateBurst: int("burst", "message burst per connection (default 40)"),
-  maxConnections: int("max-connections", "connections in all; more are closed with 1013 (default 10000)"),
-  maxConnectionsPerIp: int("max-connections-per-ip", "connections per client address (default 1000)"),
+  rateBurst: int("burst", defaults.rateLimit.burst, "message burst per connection"),
+  maxConnections: int("max-connections", defaults.maxConnections, "connections in all; more are closed with 1013"),
+  maxConnectionsPerIp: int("max-connections-per-ip", defaults.maxConnectionsPerIp, "connections per client address"),
   allowedOrigins: Options.text("allowed-origin").pipe(
     Options.withDescription(
       "allowed Origin for WebSocket upgrades, repeatable (env CHAT_ALLOWED_ORIGINS, comma-separated); unset allows all"
     ),
     Options.repeated
-  ),
-  redis: Options.text("redis").pipe(
-    Options.withDescription("Redis URL (env REDIS_URL): share rooms with other nodes, e.g. redis://127.0.0.1:6379"),
-    Options.optional
   )
 }
 
 type Parsed = Command.Command.ParseConfig<typeof options>
 
-/** Only the flags that were given, as settings. */
-const overrides = (o: Parsed): Partial<ServerSettings> => {
-  const out: Record<string, unknown> = {}
-  const set = <A>(key: keyof ServerSettings, value: Option.Option<A>, f: (a: A) => unknown = (a) => a) => {
-    if (Option.isSome(value)) out[key] = f(value.value)
-  }
-  const secs = (s: number) => Duration.millis(Math.round(s * 1000))
-  set("port", o.port)
-  set("host", o.host)
-  set("maxFrameBytes", o.maxFrameBytes)
-  set("historyRetain", o.historyRetain)
-  set("joinHistory", o.joinHistory)
-  set("maxRoomsPerConnection", o.maxRoomsPerConnection)
-  set("resumeWindow", o.resumeWindow, secs)
-  set("helloTimeout", o.helloTimeout, secs)
-  set("pingInterval", o.pingInterval, secs)
-  set("maxBufferedBytes", o.maxBufferedBytes)
-  set("maxQueuedMessages", o.maxQueuedMessages)
-  set("maxConnections", o.maxConnections)
-  set("maxConnectionsPerIp", o.maxConnectionsPerIp)
-  set("redisUrl", o.redis, Option.some)
-  if (o.allowedOrigins.length > 0) out.allowedOrigins = o.allowedOrigins
-  if (Option.isSome(o.ratePerSecond) || Option.isSome(o.rateBurst)) {
-    out.rateLimit = {
-      ...Option.match(o.ratePerSecond, { onNone: () => ({}), onSome: (perSecond) => ({ perSecond }) }),
-      ...Option.match(o.rateBurst, { onNone: () => ({}), onSome: (burst) => ({ burst }) })
-    }
-  }
-  return out as Partial<ServerSettings>
-}
-
-const validate = (settings: ServerSettings) =>
-  settings.port < 0 || settings.port > 65535
-    ? Effect.fail(`--port must be between 0 and 65535, got ${settings.port}`)
-    : settings.maxFrameBytes < 1024
-      ? Effect.fail("--max-frame-bytes must be at least 1024")
-      : Effect.void
-
-const serve = (parsed: Parsed) =>
+/** The flags as settings, checked; `CHAT_ALLOWED_ORIGINS` applies when no `--allowed-origin` is given. */
+const settingsOf = (o: Parsed) =>
   Effect.gen(function* () {
-    const settings = yield* ServerConfig
-    yield* validate(settings)
-    const backend = Option.isSome(settings.redisUrl)
-      ? yield* redisLayer(settings.redisUrl.value)
-      : ChatServer.layerMemory
-    yield* Effect.gen(function* () {
-      const address = yield* ChatHttpServer.ServerAddress
-      yield* Console.log(`effect-chat listening on http://${settings.host}:${address.port}`)
-      return yield* Effect.never
-    }).pipe(Effect.provide(ChatHttpServer.layer.pipe(Layer.provide(backend))))
-  }).pipe(Effect.provide(ServerConfig.layerConfig(overrides(parsed))))
+    if (o.port < 0 || o.port > 65535)
+      return yield* new UsageError({ message: `--port must be between 0 and 65535, got ${o.port}` })
+    if (o.maxFrameBytes < 1024) return yield* new UsageError({ message: "--max-frame-bytes must be at least 1024" })
+    if (Option.isSome(o.redis) && !/^rediss?:\/\//.test(o.redis.value)) {
+      return yield* new UsageError({
+        message: `--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(o.redis.value)}`
+      })
+    }
+    const envOrigins = yield* Config.array(Config.string(), "CHAT_ALLOWED_ORIGINS").pipe(
+      Config.withDefault([]),
+      Effect.orElseSucceed(() => [])
+    )
+    const settings = ServerConfig.make({
+      port: o.port,
+      host: o.host,
+      maxFrameBytes: o.maxFrameBytes,
+      historyRetain: o.historyRetain,
+      joinHistory: o.joinHistory,
+      maxRoomsPerConnection: o.maxRoomsPerConnection,
+      resumeWindow: o.resumeWindow,
+      helloTimeout: o.helloTimeout,
+      pingInterval: o.pingInterval,
+      maxBufferedBytes: o.maxBufferedBytes,
+      maxQueuedMessages: o.maxQueuedMessages,
+      rateLimit: { ...defaults.rateLimit, perSecond: o.ratePerSecond, burst: o.rateBurst },
+      maxConnections: o.maxConnections,
+      maxConnectionsPerIp: o.maxConnectionsPerIp,
+      allowedOrigins: o.allowedOrigins.length > 0 ? o.allowedOrigins : envOrigins.filter((origin) => origin !== "")
+    })
+    return { settings, redis: o.redis }
+  })
 
-/** Loaded only when asked for, so the default mode never touches the Redis client. */
-const redisLayer = (url: string) =>
-  url.startsWith("redis://") || url.startsWith("rediss://")
-    ? Effect.promise(() => import("./redis/RedisBackend.js")).pipe(Effect.map((redis) => redis.layer(url)))
-    : Effect.fail(`--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`)
+/** The backends: Redis when a URL is given (loaded only then, so the default never touches the Redis client). */
+const chatLayer = (settings: ServerSettings, redis: Option.Option<string>) =>
+  Option.match(redis, {
+    onNone: () => ChatServer.layerMemory,
+    onSome: (url) =>
+      Layer.unwrapEffect(
+        Effect.promise(() => import("./redis/RedisBackend.js")).pipe(
+          Effect.map((Redis) =>
+            ChatServer.layer.pipe(
+              Layer.provide(
+                Redis.layer({
+                  url,
+                  historyRetain: settings.historyRetain,
+                  roomTtl: settings.roomTtl,
+                  resumeWindow: settings.resumeWindow
+                })
+              )
+            )
+          )
+        )
+      )
+  })
+
+const announce = Layer.effectDiscard(
+  Effect.flatMap(Effect.all([ServerConfig, ChatHttpServer.ServerAddress]), ([settings, address]) =>
+    Console.log(`effect-chat listening on http://${settings.host}:${address.port}`)
+  )
+)
+
+/** The whole server, composed once: config → chat core over its backends → HTTP listener → the address line. */
+const serve = (parsed: Parsed) =>
+  Effect.flatMap(settingsOf(parsed), ({ redis, settings }) =>
+    announce.pipe(
+      Layer.provideMerge(ChatHttpServer.layer),
+      Layer.provide(chatLayer(settings, redis)),
+      Layer.provide(ServerConfig.layer(settings)),
+      Layer.launch
+    )
+  )
 
 const command = Command.make("effect-chat-server", options, serve).pipe(
   Command.withDescription("effect-chat server: HTTP and WebSocket (/chat) on one port")
@@ -136,15 +172,12 @@ const exitWith = (code: number, line?: string) =>
   )
 
 cli(process.argv).pipe(
-  Effect.catchAll((error) =>
-    typeof error === "string"
-      ? exitWith(2, error)
-      : ValidationError.isValidationError(error)
-        ? exitWith(2) // @effect/cli has printed the problem and the usage
-        : error instanceof ChatHttpServer.ListenError
-          ? exitWith(1, error.message)
-          : Effect.fail(error)
-  ),
+  Effect.catchTags({
+    UsageError: (error) => exitWith(2, error.message),
+    ListenError: (error) => exitWith(1, error.message)
+  }),
+  // @effect/cli has printed the problem and the usage
+  Effect.catchIf(ValidationError.isValidationError, () => exitWith(2)),
   Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({ disableErrorReporting: false })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Layer, Scope } from "effect"
-import { ChatServer } from "../src/ChatServer.js"
-import * as ChatHttpServer from "../src/ChatHttpServer.js"
+import { ChatServer } from "../src/http/ChatServer.js"
+import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import * as TestServer from "./support/TestServer.js"
 
 const { serve: withServer, waitUntil } = TestServer

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as fc from "fast-check"
-import { ChatServer } from "../src/ChatServer.js"
+import { ChatServer } from "../src/http/ChatServer.js"
 import * as TestServer from "./support/TestServer.js"
 
 /** Frames a hostile or broken client might send: valid shapes with wrong values, junk, and protocol violations. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, TestClock } from "effect"
 import * as Heartbeat from "../src/Heartbeat.js"
-import * as RateLimiter from "../src/RateLimiter.js"
+import * as ServerHeartbeat from "../src/transport/Heartbeat.js"
+import * as RateLimiter from "../src/server/RateLimiter.js"
 
 describe("Heartbeat", () => {
   it.effect("pings every interval and declares a peer dead when a ping goes unanswered", () =>
@@ -56,7 +57,7 @@ describe("Heartbeat.sweep", () => {
       })
       const alive = peer("alive")
       const silent = peer("silent")
-      yield* Effect.fork(Heartbeat.sweep(() => [alive, silent], Duration.seconds(30)))
+      yield* Effect.fork(ServerHeartbeat.sweep(() => [alive, silent], Duration.seconds(30)))
       yield* TestClock.adjust(Duration.seconds(30))
       expect(log).toEqual(["ping alive", "ping silent"])
       alive.answered = true

@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as Net from "node:net"
 import WebSocket from "ws"
-import * as ChatHttpServer from "../src/ChatHttpServer.js"
-import { ChatServer } from "../src/ChatServer.js"
+import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
+import { ChatServer } from "../src/http/ChatServer.js"
 import * as TestServer from "./support/TestServer.js"
 
 const { serve, waitUntil } = TestServer

@@ -7,14 +7,15 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { createClient } from "redis"
-import * as ChatHttpServer from "../src/ChatHttpServer.js"
-import { type HistoryPage, Hub } from "../src/Hub.js"
-import { Names } from "../src/Names.js"
+import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
+import { type HistoryPage, Hub } from "../src/backend/Hub.js"
+import { Names } from "../src/backend/Names.js"
 import * as RedisBackend from "../src/redis/RedisBackend.js"
 import { RedisClient } from "../src/redis/RedisClient.js"
 import { DEFAULT_PREFIX, makeKeys } from "../src/redis/RedisKeys.js"
-import { ServerConfig, type ServerSettings } from "../src/ServerConfig.js"
-import { Sessions } from "../src/Sessions.js"
+import { ChatServer } from "../src/http/ChatServer.js"
+import { ServerConfig } from "../src/server/ServerConfig.js"
+import { Sessions } from "../src/backend/Sessions.js"
 import * as RedisServer from "./support/RedisServer.js"
 import * as ServerProcess from "./support/ServerProcess.js"
 import * as TestServer from "./support/TestServer.js"
@@ -32,17 +33,15 @@ class TestRedis extends Context.Tag("test/TestRedis")<TestRedis, { readonly url:
 const startNode = (url: string) =>
   Layer.build(
     ChatHttpServer.layer.pipe(
-      Layer.provideMerge(RedisBackend.layer(url)),
+      Layer.provideMerge(ChatServer.layer),
+      Layer.provide(RedisBackend.layer({ url })),
       Layer.provide(ServerConfig.layer({ port: 0, host: "127.0.0.1" }))
     )
   ).pipe(Effect.map((context) => Context.get(context, ChatHttpServer.ServerAddress)))
 
 /** The Redis backends alone (no HTTP), for what a socket cannot show directly. */
-const startBackends = (
-  url: string,
-  overrides: Partial<ServerSettings> = {},
-  options: RedisBackend.RedisBackendOptions = {}
-) => Layer.build(RedisBackend.backends(url, options).pipe(Layer.provide(ServerConfig.layer(overrides))))
+const startBackends = (url: string, options: Omit<RedisBackend.RedisBackendOptions, "url"> = {}) =>
+  Layer.build(RedisBackend.layer({ url, ...options }))
 
 const at = (node: Address) => Effect.provideService(ChatHttpServer.ServerAddress, node)
 
@@ -276,8 +275,8 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           const { url } = yield* TestRedis
           const fast = { heartbeat: Duration.millis(100), deadAfter: Duration.millis(500) }
           const windowMs = 60_000
-          const a = yield* startBackends(url, { resumeWindow: Duration.millis(windowMs) }, fast)
-          const b = yield* startBackends(url, { resumeWindow: Duration.millis(windowMs) }, fast)
+          const a = yield* startBackends(url, { resumeWindow: Duration.millis(windowMs), ...fast })
+          const b = yield* startBackends(url, { resumeWindow: Duration.millis(windowMs), ...fast })
           const redis = Context.get(a, RedisClient)
           const [seconds, micros] = (yield* redis.command("time", ["TIME"])) as [string, string]
           const lastBeat = Number(seconds) * 1000 - 20_000 + Math.floor(Number(micros) / 1000)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Schedule } from "effect"
-import * as ChatHttpServer from "../src/ChatHttpServer.js"
+import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import * as TestServer from "./support/TestServer.js"
 
 const { serve } = TestServer

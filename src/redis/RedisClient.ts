@@ -6,7 +6,7 @@
  */
 import { Context, Duration, Effect, Layer, PubSub, Queue, Runtime, Scope } from "effect"
 import { createClient, ErrorReply } from "redis"
-import { BackendError } from "../BackendError.js"
+import { BackendError } from "../backend/BackendError.js"
 import { DEFAULT_PREFIX, type Keys, makeKeys, type Script } from "./RedisKeys.js"
 
 export type Client = ReturnType<typeof newClient>

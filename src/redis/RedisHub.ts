@@ -8,10 +8,9 @@
  * Channel messages missed while the pub/sub connection was away are read back from the log once it is back.
  */
 import { Duration, Effect, Layer, Queue, Schedule } from "effect"
-import { BackendError } from "../BackendError.js"
-import { type DirectEnvelope, Hub, type HubService, type RoomEvent } from "../Hub.js"
+import { BackendError } from "../backend/BackendError.js"
+import { type DirectEnvelope, Hub, type HubService, type RoomEvent } from "../backend/Hub.js"
 import type * as Protocol from "../protocol/Protocol.js"
-import { ServerConfig } from "../ServerConfig.js"
 import { RedisClient } from "./RedisClient.js"
 import { script } from "./RedisKeys.js"
 import { RedisNodes } from "./RedisNodes.js"
@@ -58,177 +57,181 @@ interface Feed {
 const KEEP_ALIVE_BATCH = 500
 const CATCH_UP_PAGE = 500
 
-export const layer = Layer.scoped(
-  Hub,
-  Effect.suspend(() => make)
-)
+export interface RedisHubOptions {
+  /** Messages each room's log keeps (approximately: the stream is trimmed with `~`). */
+  readonly historyRetain: number
+  /** A room's keys expire this long after its last message, unless a node has it open. */
+  readonly roomTtl: Duration.Duration
+}
 
-const make = Effect.gen(function* () {
-  const redis = yield* RedisClient
-  const pubsub = yield* RedisPubSub
-  const nodes = yield* RedisNodes
-  const config = yield* ServerConfig
-  const keys = redis.keys
-  const ttlMs = Duration.toMillis(config.roomTtl)
-  const feeds = new Map<string, Set<Feed>>()
+export const layer = (options: RedisHubOptions) => Layer.scoped(Hub, make(options))
 
-  const floorOf = (room: string) => {
-    let floor = 0
-    for (const feed of feeds.get(room) ?? []) floor = Math.max(floor, feed.last)
-    return floor
-  }
+const make = (config: RedisHubOptions) =>
+  Effect.gen(function* () {
+    const redis = yield* RedisClient
+    const pubsub = yield* RedisPubSub
+    const nodes = yield* RedisNodes
+    const keys = redis.keys
+    const ttlMs = Duration.toMillis(config.roomTtl)
+    const feeds = new Map<string, Set<Feed>>()
 
-  const put = (feed: Feed, event: RoomEvent) => {
-    if (event._tag === "Message" && event.frame.id > feed.last) feed.last = event.frame.id
-    feed.events.unsafeOffer(event)
-  }
+    const floorOf = (room: string) => {
+      let floor = 0
+      for (const feed of feeds.get(room) ?? []) floor = Math.max(floor, feed.last)
+      return floor
+    }
 
-  const publish: HubService["publish"] = (room, post) =>
-    Effect.suspend(() => {
-      const at = Date.now()
-      const body = JSON.stringify({ from: post.from, text: post.text, at })
-      return redis
-        .eval("publish", PUBLISH, [room, body, config.historyRetain, ttlMs, floorOf(room), at])
-        .pipe(Effect.map((id) => toMessage(room, Number(id), { from: post.from, text: post.text, at })))
-    })
+    const put = (feed: Feed, event: RoomEvent) => {
+      if (event._tag === "Message" && event.frame.id > feed.last) feed.last = event.frame.id
+      feed.events.unsafeOffer(event)
+    }
 
-  const announce: HubService["announce"] = (room, event) =>
-    redis.command("announce", ["PUBLISH", keys.roomChannel(room), `E${JSON.stringify(event)}`]).pipe(Effect.asVoid)
-
-  const latest = (room: string) => redis.command("latest", ["GET", keys.roomSeq(room)]).pipe(Effect.map(toNumber))
-
-  const oldest = (room: string) =>
-    redis
-      .command("oldest", ["XRANGE", keys.roomLog(room), "-", "+", "COUNT", 1])
-      .pipe(Effect.map((reply) => decodeEntries(room, reply)[0]?.id ?? 0))
-
-  const subscribe: HubService["subscribe"] = (room) =>
-    Effect.gen(function* () {
-      const events = yield* Effect.acquireRelease(Queue.unbounded<RoomEvent>(), Queue.shutdown)
-      const feed: Feed = { room, events, last: 0 }
-      yield* pubsub.subscribe(keys.roomChannel(room), (payload) => {
-        const event = decodeEvent(room, payload)
-        if (event !== undefined) put(feed, event)
+    const publish: HubService["publish"] = (room, post) =>
+      Effect.suspend(() => {
+        const at = Date.now()
+        const body = JSON.stringify({ from: post.from, text: post.text, at })
+        return redis
+          .eval("publish", PUBLISH, [room, body, config.historyRetain, ttlMs, floorOf(room), at])
+          .pipe(Effect.map((id) => toMessage(room, Number(id), { from: post.from, text: post.text, at })))
       })
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          let set = feeds.get(room)
-          if (set === undefined) feeds.set(room, (set = new Set()))
-          set.add(feed)
-        }),
-        () =>
+
+    const announce: HubService["announce"] = (room, event) =>
+      redis.command("announce", ["PUBLISH", keys.roomChannel(room), `E${JSON.stringify(event)}`]).pipe(Effect.asVoid)
+
+    const latest = (room: string) => redis.command("latest", ["GET", keys.roomSeq(room)]).pipe(Effect.map(toNumber))
+
+    const oldest = (room: string) =>
+      redis
+        .command("oldest", ["XRANGE", keys.roomLog(room), "-", "+", "COUNT", 1])
+        .pipe(Effect.map((reply) => decodeEntries(room, reply)[0]?.id ?? 0))
+
+    const subscribe: HubService["subscribe"] = (room) =>
+      Effect.gen(function* () {
+        const events = yield* Effect.acquireRelease(Queue.unbounded<RoomEvent>(), Queue.shutdown)
+        const feed: Feed = { room, events, last: 0 }
+        yield* pubsub.subscribe(keys.roomChannel(room), (payload) => {
+          const event = decodeEvent(room, payload)
+          if (event !== undefined) put(feed, event)
+        })
+        yield* Effect.acquireRelease(
           Effect.sync(() => {
-            const set = feeds.get(room)
-            if (set?.delete(feed) && set.size === 0) feeds.delete(room)
-          })
-      )
-      // Read only now that the subscription is confirmed: what the feed misses is at most this id, and history
-      // has it; what both carry, the room actor drops by id.
-      const lastId = yield* latest(room)
-      feed.last = Math.max(feed.last, lastId)
-      return { lastId, events }
-    })
-
-  const history: HubService["history"] = (room, query) =>
-    Effect.gen(function* () {
-      const limit = Math.floor(query.limit)
-      const start = query.after === undefined ? "-" : exclusiveAfter(query.after)
-      const end = query.before === undefined ? "+" : exclusiveBefore(query.before)
-      if (!(limit > 0) || start === undefined || end === undefined) return { messages: [], more: false }
-      const log = keys.roomLog(room)
-      const [reply, first] = yield* Effect.all(
-        [
-          query.oldestFirst
-            ? redis.command("history", ["XRANGE", log, start, end, "COUNT", limit])
-            : redis.command("history", ["XREVRANGE", log, end, start, "COUNT", limit]),
-          oldest(room)
-        ],
-        { concurrency: "unbounded" }
-      )
-      const messages = decodeEntries(room, reply)
-      if (!query.oldestFirst) messages.reverse()
-      const page = messages[0]
-      return { messages, more: page !== undefined && first < page.id }
-    })
-
-  const bounds: HubService["bounds"] = (room) =>
-    Effect.all({ oldest: oldest(room), latest: latest(room) }, { concurrency: "unbounded" })
-
-  const direct: HubService["direct"] = (node, envelope) =>
-    redis.command("direct", ["PUBLISH", keys.nodeChannel(node), JSON.stringify(envelope)]).pipe(
-      // Nobody listening means the target's node is gone: say so rather than drop the message silently. A takeover
-      // of a dead node's session has nothing to stop, so it needs no listener.
-      Effect.filterOrFail(
-        (receivers) => receivers !== 0 || envelope._tag === "Takeover",
-        () => new BackendError({ reason: "Unavailable", operation: "direct" })
-      ),
-      Effect.asVoid
-    )
-
-  const subscribeDirect: HubService["subscribeDirect"] = (node) =>
-    Effect.gen(function* () {
-      const envelopes = yield* Effect.acquireRelease(Queue.unbounded<DirectEnvelope>(), Queue.shutdown)
-      yield* pubsub.subscribeRetrying(keys.nodeChannel(node), (payload) => {
-        const envelope = parseJson(payload) as DirectEnvelope | undefined
-        if (envelope === undefined) return
-        if (envelope._tag === "Takeover") nodes.takenOver(envelope.session)
-        envelopes.unsafeOffer(envelope)
-      })
-      return envelopes
-    })
-
-  const roomCount = Effect.suspend(() =>
-    redis.command("roomCount", ["ZCOUNT", keys.rooms, Date.now() - ttlMs, "+inf"]).pipe(
-      Effect.map(toNumber),
-      // Unknown while Redis is away; /healthz shows it as -1.
-      Effect.orElseSucceed(() => -1)
-    )
-  )
-
-  const keepAlive = Effect.suspend(() => {
-    const pairs = Array.from(feeds.keys(), (room) => [room, floorOf(room)] as const)
-    const batches: Array<Array<string | number>> = []
-    for (let i = 0; i < pairs.length; i += KEEP_ALIVE_BATCH) batches.push(pairs.slice(i, i + KEEP_ALIVE_BATCH).flat())
-    if (batches.length === 0) batches.push([])
-    return Effect.forEach(batches, (batch) => redis.eval("keepAlive", KEEP_ALIVE, [ttlMs, Date.now(), ...batch]), {
-      discard: true
-    })
-  })
-
-  const catchUp = (feed: Feed): Effect.Effect<void, BackendError> =>
-    history(feed.room, { after: feed.last, limit: CATCH_UP_PAGE, oldestFirst: true }).pipe(
-      Effect.flatMap((page) => {
-        for (const message of page.messages) put(feed, { _tag: "Message", frame: message })
-        return page.messages.length < CATCH_UP_PAGE ? Effect.void : catchUp(feed)
-      })
-    )
-
-  yield* nodes.onRestore(keepAlive)
-  yield* keepAlive.pipe(
-    Effect.catchAll((error) => Effect.logDebug("room keep-alive failed", error.message)),
-    Effect.repeat(Schedule.spaced(refreshInterval(config.roomTtl))),
-    Effect.forkScoped
-  )
-  const renewed = yield* pubsub.renewed
-  yield* Queue.take(renewed).pipe(
-    Effect.zipRight(
-      Effect.suspend(() =>
-        Effect.forEach(
-          Array.from(feeds.values()).flatMap((set) => Array.from(set)),
-          catchUp
+            let set = feeds.get(room)
+            if (set === undefined) feeds.set(room, (set = new Set()))
+            set.add(feed)
+          }),
+          () =>
+            Effect.sync(() => {
+              const set = feeds.get(room)
+              if (set?.delete(feed) && set.size === 0) feeds.delete(room)
+            })
         )
-      ).pipe(
-        // The command connection may come back a moment after the pub/sub one.
-        Effect.retry(Schedule.spaced(Duration.millis(200)).pipe(Schedule.upTo(Duration.seconds(10)))),
-        Effect.catchAll((error) => Effect.logWarning("catching up room feeds failed", error.message))
-      )
-    ),
-    Effect.forever,
-    Effect.forkScoped
-  )
+        // Read only now that the subscription is confirmed: what the feed misses is at most this id, and history
+        // has it; what both carry, the room actor drops by id.
+        const lastId = yield* latest(room)
+        feed.last = Math.max(feed.last, lastId)
+        return { lastId, events }
+      })
 
-  return Hub.of({ publish, announce, subscribe, history, bounds, direct, subscribeDirect, roomCount })
-})
+    const history: HubService["history"] = (room, query) =>
+      Effect.gen(function* () {
+        const limit = Math.floor(query.limit)
+        const start = query.after === undefined ? "-" : exclusiveAfter(query.after)
+        const end = query.before === undefined ? "+" : exclusiveBefore(query.before)
+        if (!(limit > 0) || start === undefined || end === undefined) return { messages: [], more: false }
+        const log = keys.roomLog(room)
+        const [reply, first] = yield* Effect.all(
+          [
+            query.oldestFirst
+              ? redis.command("history", ["XRANGE", log, start, end, "COUNT", limit])
+              : redis.command("history", ["XREVRANGE", log, end, start, "COUNT", limit]),
+            oldest(room)
+          ],
+          { concurrency: "unbounded" }
+        )
+        const messages = decodeEntries(room, reply)
+        if (!query.oldestFirst) messages.reverse()
+        const page = messages[0]
+        return { messages, more: page !== undefined && first < page.id }
+      })
+
+    const bounds: HubService["bounds"] = (room) =>
+      Effect.all({ oldest: oldest(room), latest: latest(room) }, { concurrency: "unbounded" })
+
+    const direct: HubService["direct"] = (node, envelope) =>
+      redis.command("direct", ["PUBLISH", keys.nodeChannel(node), JSON.stringify(envelope)]).pipe(
+        // Nobody listening means the target's node is gone: say so rather than drop the message silently. A takeover
+        // of a dead node's session has nothing to stop, so it needs no listener.
+        Effect.filterOrFail(
+          (receivers) => receivers !== 0 || envelope._tag === "Takeover",
+          () => new BackendError({ reason: "Unavailable", operation: "direct" })
+        ),
+        Effect.asVoid
+      )
+
+    const subscribeDirect: HubService["subscribeDirect"] = (node) =>
+      Effect.gen(function* () {
+        const envelopes = yield* Effect.acquireRelease(Queue.unbounded<DirectEnvelope>(), Queue.shutdown)
+        yield* pubsub.subscribeRetrying(keys.nodeChannel(node), (payload) => {
+          const envelope = parseJson(payload) as DirectEnvelope | undefined
+          if (envelope === undefined) return
+          if (envelope._tag === "Takeover") nodes.takenOver(envelope.session)
+          envelopes.unsafeOffer(envelope)
+        })
+        return envelopes
+      })
+
+    const roomCount = Effect.suspend(() =>
+      redis.command("roomCount", ["ZCOUNT", keys.rooms, Date.now() - ttlMs, "+inf"]).pipe(
+        Effect.map(toNumber),
+        // Unknown while Redis is away; /healthz shows it as -1.
+        Effect.orElseSucceed(() => -1)
+      )
+    )
+
+    const keepAlive = Effect.suspend(() => {
+      const pairs = Array.from(feeds.keys(), (room) => [room, floorOf(room)] as const)
+      const batches: Array<Array<string | number>> = []
+      for (let i = 0; i < pairs.length; i += KEEP_ALIVE_BATCH) batches.push(pairs.slice(i, i + KEEP_ALIVE_BATCH).flat())
+      if (batches.length === 0) batches.push([])
+      return Effect.forEach(batches, (batch) => redis.eval("keepAlive", KEEP_ALIVE, [ttlMs, Date.now(), ...batch]), {
+        discard: true
+      })
+    })
+
+    const catchUp = (feed: Feed): Effect.Effect<void, BackendError> =>
+      history(feed.room, { after: feed.last, limit: CATCH_UP_PAGE, oldestFirst: true }).pipe(
+        Effect.flatMap((page) => {
+          for (const message of page.messages) put(feed, { _tag: "Message", frame: message })
+          return page.messages.length < CATCH_UP_PAGE ? Effect.void : catchUp(feed)
+        })
+      )
+
+    yield* nodes.onRestore(keepAlive)
+    yield* keepAlive.pipe(
+      Effect.catchAll((error) => Effect.logDebug("room keep-alive failed", error.message)),
+      Effect.repeat(Schedule.spaced(refreshInterval(config.roomTtl))),
+      Effect.forkScoped
+    )
+    const renewed = yield* pubsub.renewed
+    yield* Queue.take(renewed).pipe(
+      Effect.zipRight(
+        Effect.suspend(() =>
+          Effect.forEach(
+            Array.from(feeds.values()).flatMap((set) => Array.from(set)),
+            catchUp
+          )
+        ).pipe(
+          // The command connection may come back a moment after the pub/sub one.
+          Effect.retry(Schedule.spaced(Duration.millis(200)).pipe(Schedule.upTo(Duration.seconds(10)))),
+          Effect.catchAll((error) => Effect.logWarning("catching up room feeds failed", error.message))
+        )
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    return Hub.of({ publish, announce, subscribe, history, bounds, direct, subscribeDirect, roomCount })
+  })
 
 /** Often enough that an open room never expires, rarely enough to cost nothing. */
 const refreshInterval = (roomTtl: Duration.Duration) =>

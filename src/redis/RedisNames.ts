@@ -4,7 +4,7 @@
  * it. The `user<N>` counter is one `INCR`, shared by every node.
  */
 import { Effect, Layer, Option } from "effect"
-import { type NameOwner, Names, type NamesService } from "../Names.js"
+import { type NameOwner, Names, type NamesService } from "../backend/Names.js"
 import { nameKey } from "../protocol/Protocol.js"
 import { RedisClient } from "./RedisClient.js"
 import { CLAIM_NAME, script } from "./RedisKeys.js"

@@ -9,22 +9,28 @@
  * finds the node unknown or stale, the backends' `onRestore` steps write this node's state back from memory.
  */
 import { Context, Duration, Effect, Layer, Queue, Scope } from "effect"
-import type { BackendError } from "../BackendError.js"
-import { NodeId } from "../Chat.js"
-import { ServerConfig } from "../ServerConfig.js"
+import type { BackendError } from "../backend/BackendError.js"
+import { NodeId } from "../backend/NodeId.js"
 import { RedisClient } from "./RedisClient.js"
 import { APPLY_HELD_STATE, script } from "./RedisKeys.js"
 
 export interface RedisNodesOptions {
   readonly heartbeat: Duration.Duration
   readonly deadAfter: Duration.Duration
+  /** How long a dropped session stays resumable: a dead node's sessions are held this long from its last beat. */
+  readonly resumeWindow: Duration.Duration
 }
 
-export const defaults: RedisNodesOptions = { heartbeat: Duration.seconds(3), deadAfter: Duration.seconds(10) }
+export const defaults: RedisNodesOptions = {
+  heartbeat: Duration.seconds(3),
+  deadAfter: Duration.seconds(10),
+  resumeWindow: Duration.minutes(2)
+}
 
 export interface RedisNodesService {
   readonly node: string
   readonly deadAfterMs: number
+  readonly resumeWindowMs: number
   /** TTL of this node's presence keys: they outlive a few missed beats, and vanish if the node is gone. */
   readonly nodeKeyTtlMs: number
   /** Adds a step that writes this node's state back into Redis; steps run in the order they were added. */
@@ -102,10 +108,9 @@ const make = (options: RedisNodesOptions) =>
   Effect.gen(function* () {
     const redis = yield* RedisClient
     const node = yield* NodeId
-    const config = yield* ServerConfig
     const deadAfterMs = Duration.toMillis(options.deadAfter)
     const nodeKeyTtlMs = 3 * deadAfterMs
-    const windowMs = Duration.toMillis(config.resumeWindow)
+    const windowMs = Duration.toMillis(options.resumeWindow)
     const restores: Array<Effect.Effect<void, BackendError>> = []
     const forgetters = new Set<(session: string) => void>()
     let restorePending = true
@@ -153,6 +158,7 @@ const make = (options: RedisNodesOptions) =>
     return RedisNodes.of({
       node,
       deadAfterMs,
+      resumeWindowMs: windowMs,
       nodeKeyTtlMs,
       onRestore: (restore) =>
         Effect.acquireRelease(

@@ -7,7 +7,7 @@
  * writes it all back (`onRestore`), and re-asserts the names of its online users.
  */
 import { Effect, Layer } from "effect"
-import { Presence, type PresenceService, sortNames } from "../Presence.js"
+import { Presence, type PresenceService, sortNames } from "../backend/Presence.js"
 import { nameKey } from "../protocol/Protocol.js"
 import { RedisClient } from "./RedisClient.js"
 import { CLAIM_NAME, script } from "./RedisKeys.js"

@@ -5,7 +5,7 @@
  * `renewed` exists (the hub reads those messages back from the room logs).
  */
 import { Context, Duration, Effect, ExecutionStrategy, Exit, Layer, Queue, Schedule, Scope } from "effect"
-import { BackendError } from "../BackendError.js"
+import { BackendError } from "../backend/BackendError.js"
 import { connect, RedisClient } from "./RedisClient.js"
 
 export type Listener = (payload: string) => void

@@ -7,9 +7,8 @@
  * set: if that node dies, it is held from the node's last heartbeat (`redeem` says so at once; the node's burial
  * writes it down), so its client can resume elsewhere within the window and its name is freed after.
  */
-import { Duration, Effect, Layer, Option } from "effect"
-import { ServerConfig } from "../ServerConfig.js"
-import { newToken, type SessionRecord, Sessions, type SessionsService } from "../Sessions.js"
+import { Effect, Layer, Option } from "effect"
+import { newToken, type SessionRecord, Sessions, type SessionsService } from "../backend/Sessions.js"
 import { RedisClient } from "./RedisClient.js"
 import { APPLY_HELD_STATE, script } from "./RedisKeys.js"
 import { BACKSTOP_MS, RedisNodes } from "./RedisNodes.js"
@@ -142,9 +141,7 @@ export const layer = Layer.scoped(
 const make = Effect.gen(function* () {
   const redis = yield* RedisClient
   const nodes = yield* RedisNodes
-  const config = yield* ServerConfig
-  const { node, deadAfterMs } = nodes
-  const windowMs = Duration.toMillis(config.resumeWindow)
+  const { deadAfterMs, node, resumeWindowMs: windowMs } = nodes
   /** Sessions live on this node, as it last wrote them: written back if Redis loses them. */
   const live = new Map<string, LiveSession>()
 

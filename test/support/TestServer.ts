@@ -3,10 +3,10 @@
  */
 import { Duration, Effect, Layer, Scope } from "effect"
 import WebSocket from "ws"
-import * as ChatHttpServer from "../../src/ChatHttpServer.js"
-import { ChatServer } from "../../src/ChatServer.js"
+import * as ChatHttpServer from "../../src/http/ChatHttpServer.js"
+import { ChatServer } from "../../src/http/ChatServer.js"
 import { SUBPROTOCOL } from "../../src/protocol/Protocol.js"
-import { ServerConfig, type ServerSettings } from "../../src/ServerConfig.js"
+import { ServerConfig, type ServerSettings } from "../../src/server/ServerConfig.js"
 
 /** The server under test: in-memory backends, an HTTP listener on a free port, and its `ChatServer` service. */
 export const layer = (overrides: Partial<ServerSettings> = {}) =>

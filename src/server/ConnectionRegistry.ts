@@ -40,10 +40,10 @@ export const make = (): ConnectionRegistryService => {
         const left = (perIp.get(connection.ip) ?? 1) - 1
         if (left === 0) perIp.delete(connection.ip)
         else perIp.set(connection.ip, left)
-        if (sessions.get(connection.session) === connection) sessions.delete(connection.session)
+        if (sessions.get(connection.session.id) === connection) sessions.delete(connection.session.id)
       }),
     bySession: (session) => sessions.get(session),
-    bindSession: (connection) => void sessions.set(connection.session, connection),
+    bindSession: (connection) => void sessions.set(connection.session.id, connection),
     size: () => connections.size,
     countForIp: (ip) => perIp.get(ip) ?? 0,
     all: () => Array.from(connections)

@@ -6,14 +6,13 @@
  * delivered, then every later event live — no gap, no duplicate.
  */
 import { Context, Deferred, Effect, Layer, Option, Queue, Scheduler } from "effect"
-import type { BackendError } from "./BackendError.js"
+import type { BackendError } from "../backend/BackendError.js"
+import { Hub, type RoomEvent } from "../backend/Hub.js"
+import { Presence } from "../backend/Presence.js"
+import type * as Protocol from "../protocol/Protocol.js"
 import type { Connection } from "./Connection.js"
-import { Hub, type RoomEvent } from "./Hub.js"
-import { Presence } from "./Presence.js"
-import type * as Protocol from "./protocol/Protocol.js"
+import * as FanoutPlan from "./FanoutPlan.js"
 import { ServerConfig } from "./ServerConfig.js"
-import { messageLine } from "./PlainText.js"
-import { textFrame, textFrames } from "./WireFrame.js"
 
 export interface JoinOptions {
   /** Resume: send the messages after this id instead of the recent ones. */
@@ -58,15 +57,6 @@ type RoomInput =
       readonly done: Deferred.Deferred<void>
     }
 
-/** A stretch of a batch: consecutive messages (encoded once per dialect), or one presence event. */
-type Segment =
-  | { readonly _tag: "Messages"; readonly messages: Array<Protocol.Message>; json?: Buffer; plain?: Buffer }
-  | { readonly _tag: "Presence"; readonly event: Exclude<RoomEvent, { _tag: "Message" }>; frame?: Buffer }
-
-/** Presence reaches the other members; a rename reaches each connection once, the renamed user's own included. */
-const reaches = (member: Connection, event: Exclude<RoomEvent, { _tag: "Message" }>) =>
-  event._tag === "Renamed" ? member.firstSightOfRename(event.eventId) : member.session !== event.session
-
 interface RoomActor {
   readonly inbox: Queue.Queue<RoomInput>
   /** The last message id delivered to this node's members (undefined until subscribed). */
@@ -99,32 +89,6 @@ const make = Effect.gen(function* () {
         Effect.forkScoped
       )
 
-      /**
-       * Writes one batch of events: every member gets all of its frames in one socket write. Runs of messages are
-       * encoded once per dialect and shared by all members; presence frames are encoded once and filtered.
-       */
-      const deliver = (segments: ReadonlyArray<Segment>) => {
-        if (segments.length === 0) return
-        for (const member of members) {
-          const parts: Array<Buffer> = []
-          let count = 0
-          for (const segment of segments) {
-            if (segment._tag === "Messages") {
-              parts.push(
-                member.dialect === "json"
-                  ? (segment.json ??= textFrames(segment.messages.map((m) => JSON.stringify(m))))
-                  : (segment.plain ??= textFrames(segment.messages.map(messageLine)))
-              )
-              count += segment.messages.length
-            } else if (member.dialect === "json" && reaches(member, segment.event)) {
-              parts.push((segment.frame ??= textFrame(Buffer.from(JSON.stringify(segment.event.frame), "utf8"))))
-              count++
-            }
-          }
-          if (parts.length > 0) member.writeAll(parts, count)
-        }
-      }
-
       // Messages missing between `last` and a later id (a node that lost its Redis subscription for a moment)
       // are read back from history so every member still sees every id once.
       const fillGap = (upTo: number) =>
@@ -135,32 +99,31 @@ const make = Effect.gen(function* () {
 
       const onEvents = (events: ReadonlyArray<RoomEvent>) =>
         Effect.gen(function* () {
-          const segments: Array<Segment> = []
-          let run: Array<Protocol.Message> | undefined
+          const batch: Array<RoomEvent> = []
           for (const event of events) {
             if (event._tag !== "Message") {
-              run = undefined
-              segments.push({ _tag: "Presence", event })
+              batch.push(event)
               continue
             }
             const message = event.frame
             if (message.id <= last) continue
-            if (run === undefined) segments.push({ _tag: "Messages", messages: (run = []) })
             if (message.id > last + 1) {
-              for (const missed of yield* fillGap(message.id)) if (missed.id > last) run.push(missed)
+              for (const missed of yield* fillGap(message.id)) {
+                if (missed.id > last) batch.push({ _tag: "Message", frame: missed })
+              }
             }
-            run.push(message)
+            batch.push(event)
             last = message.id
             actor.last = last
           }
-          deliver(segments)
+          FanoutPlan.plan(batch, members, (member, parts, frames) => member.outlet.write(parts, frames))
         })
 
       const onJoin = (connection: Connection, options: JoinOptions) =>
         Effect.gen(function* () {
           members.add(connection)
-          yield* presence.join(room, connection.session, connection.name)
-          if (connection.dialect === "json") {
+          yield* presence.join(room, connection.session.id, connection.name)
+          if (connection.renderer.showsRoomState) {
             const names = yield* presence.members(room)
             const page =
               options.since === undefined
@@ -177,7 +140,7 @@ const make = Effect.gen(function* () {
           if (options.announce) {
             yield* hub.announce(room, {
               _tag: "Joined",
-              session: connection.session,
+              session: connection.session.id,
               frame: { type: "joined", room, name: connection.name, at: Date.now() }
             })
           }
@@ -186,11 +149,11 @@ const make = Effect.gen(function* () {
       const onLeave = (connection: Connection, announce: boolean) =>
         Effect.gen(function* () {
           if (!members.delete(connection)) return
-          yield* presence.leave(room, connection.session)
+          yield* presence.leave(room, connection.session.id)
           if (announce) {
             yield* hub.announce(room, {
               _tag: "Left",
-              session: connection.session,
+              session: connection.session.id,
               frame: { type: "left", room, name: connection.name, at: Date.now() }
             })
           }

@@ -3,20 +3,43 @@
  * one room at a time (`lobby` first); `/join` moves them.
  */
 import { Effect } from "effect"
-import { Chat, type ChatError } from "./Chat.js"
-import type { Connection } from "./Connection.js"
-import { CloseCode } from "./protocol/Protocol.js"
-import * as RateLimiter from "./RateLimiter.js"
-import { ServerConfig } from "./ServerConfig.js"
-import { type Mailbox, securityLog } from "./SocketActor.js"
+import { CloseCode } from "../protocol/Protocol.js"
+import type * as Protocol from "../protocol/Protocol.js"
+import { Chat } from "../server/Chat.js"
+import type { ChatError } from "../server/ChatError.js"
+import type { Connection, Renderer } from "../server/Connection.js"
+import * as RateLimiter from "../server/RateLimiter.js"
+import { securityLog } from "../server/SecurityLog.js"
+import { ServerConfig } from "../server/ServerConfig.js"
+import type { Dialect, Mailbox } from "./Dialect.js"
+
+/**
+ * How server frames read as lines: only what a person at a raw WebSocket tool needs — messages, direct messages and
+ * errors. Presence, acks and room state have no line.
+ */
+export const renderer: Renderer = {
+  render: (frame: Protocol.ServerFrame) => {
+    switch (frame.type) {
+      case "message":
+        return `[${frame.from}]: ${frame.text}`
+      case "direct":
+        return `[${frame.from} → ${frame.to}]: ${frame.text}`
+      case "error":
+        return `Error: ${frame.message}`
+      default:
+        return undefined
+    }
+  },
+  showsRoomState: false
+}
 
 const HELP = "Commands: /nick NAME, /join ROOM, /who, /msg NAME TEXT, /help, /quit. Anything else is said in your room."
 
-export const run = (connection: Connection, mailbox: Mailbox, requestUrl: URL) =>
+const run = (connection: Connection, mailbox: Mailbox, request: { readonly url: URL }) =>
   Effect.gen(function* () {
     const chat = yield* Chat
     const config = yield* ServerConfig
-    const requested = requestUrl.searchParams.get("name") ?? undefined
+    const requested = request.url.searchParams.get("name") ?? undefined
     const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"] }).pipe(Effect.either)
     if (opened._tag === "Left") {
       connection.sendText("The server cannot take you right now; try again later.")
@@ -96,3 +119,5 @@ export const run = (connection: Connection, mailbox: Mailbox, requestUrl: URL) =
       }
     }
   })
+
+export const dialect: Dialect = { renderer, run }

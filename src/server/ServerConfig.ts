@@ -1,8 +1,8 @@
 /**
- * Every knob of the server, with the defaults a public chat server should run with. The binary fills it from flags
- * and environment (`layerConfig`); tests and embedding applications build it with `make`.
+ * Every knob of the chat core, with the defaults a public chat server should run with. The binary fills it from
+ * flags and environment; tests and embedding applications build it with `make`.
  */
-import { Config, Context, Duration, Effect, Layer, Option } from "effect"
+import { Context, Duration, Layer } from "effect"
 
 export interface ServerSettings {
   readonly port: number
@@ -35,8 +35,6 @@ export interface ServerSettings {
   readonly allowedOrigins: ReadonlyArray<string>
   /** Time to receive a complete upgrade request's headers (slowloris). */
   readonly headersTimeout: Duration.Duration
-  /** Redis URL: switches hub, history, presence, names and sessions to Redis. */
-  readonly redisUrl: Option.Option<string>
 }
 
 export const defaults: ServerSettings = {
@@ -58,8 +56,7 @@ export const defaults: ServerSettings = {
   maxConnections: 10_000,
   maxConnectionsPerIp: 1_000,
   allowedOrigins: [],
-  headersTimeout: Duration.seconds(10),
-  redisUrl: Option.none()
+  headersTimeout: Duration.seconds(10)
 }
 
 export class ServerConfig extends Context.Tag("effect-chat/ServerConfig")<ServerConfig, ServerSettings>() {
@@ -70,26 +67,4 @@ export class ServerConfig extends Context.Tag("effect-chat/ServerConfig")<Server
     rateLimit: { ...defaults.rateLimit, ...overrides.rateLimit }
   })
   static layer = (overrides: Partial<ServerSettings> = {}) => Layer.succeed(ServerConfig, ServerConfig.make(overrides))
-  /** Settings from the environment (`PORT`, `HOST`, `REDIS_URL`, `CHAT_*`), defaults for what is unset. */
-  static layerConfig = (overrides: Partial<ServerSettings> = {}) =>
-    Layer.effect(
-      ServerConfig,
-      Effect.map(fromEnv, (env) => ServerConfig.make({ ...env, ...overrides }))
-    )
 }
-
-const optional = <A>(config: Config.Config<A>) => Config.option(config)
-const fromEnv = Effect.gen(function* () {
-  const port = yield* optional(Config.port("PORT"))
-  const host = yield* optional(Config.string("HOST"))
-  const redisUrl = yield* optional(Config.string("REDIS_URL"))
-  const origins = yield* optional(Config.array(Config.string(), "CHAT_ALLOWED_ORIGINS"))
-  const out: Partial<ServerSettings> = {}
-  return Object.assign(
-    out,
-    Option.isSome(port) ? { port: port.value } : {},
-    Option.isSome(host) ? { host: host.value } : {},
-    Option.isSome(redisUrl) && redisUrl.value !== "" ? { redisUrl: redisUrl } : {},
-    Option.isSome(origins) ? { allowedOrigins: origins.value.filter((o) => o !== "") } : {}
-  )
-})

@@ -9,10 +9,12 @@ import { Duration, Effect, FiberSet } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { WebSocketServer as WsServer } from "ws"
-import type { Chat } from "./Chat.js"
-import { ConnectionRegistry } from "./ConnectionRegistry.js"
-import { CloseCode, SUBPROTOCOL } from "./protocol/Protocol.js"
-import { ServerConfig } from "./ServerConfig.js"
+import * as JsonDialect from "../dialect/JsonDialect.js"
+import * as PlainDialect from "../dialect/PlainDialect.js"
+import { CloseCode, SUBPROTOCOL } from "../protocol/Protocol.js"
+import type { Chat } from "../server/Chat.js"
+import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
+import { ServerConfig } from "../server/ServerConfig.js"
 import * as Heartbeat from "./Heartbeat.js"
 import * as SocketActor from "./SocketActor.js"
 
@@ -25,8 +27,10 @@ export const make = Effect.gen(function* () {
   let accepting = true
   const log = (line: Effect.Effect<void>) => void runFork(line)
 
+  /** The live sockets, for the heartbeat and for shutdown. */
+  const peers = new Set<Heartbeat.Peer>()
   // One heartbeat fiber for all connections, not a sleeping fiber per socket.
-  yield* Effect.forkScoped(Heartbeat.sweep(registry.all, config.pingInterval))
+  yield* Effect.forkScoped(Heartbeat.sweep(() => peers, config.pingInterval))
 
   const wss = new WsServer({
     noServer: true,
@@ -43,7 +47,7 @@ export const make = Effect.gen(function* () {
       for (const connection of registry.all()) connection.close(CloseCode.goingAway, "server shutting down")
       const deadline = Date.now() + Duration.toMillis(config.closeGrace) + 250
       while (registry.size() > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
-      for (const connection of registry.all()) connection.ws.terminate()
+      for (const peer of peers) peer.terminate()
       wss.close()
     })
   )
@@ -85,8 +89,8 @@ export const make = Effect.gen(function* () {
         ws.close(CloseCode.tryAgainLater, full)
         return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
       }
-      const dialect = ws.protocol === SUBPROTOCOL ? "json" : "plain"
-      runFork(SocketActor.run(ws, { url, ip }, dialect, log))
+      const dialect = ws.protocol === SUBPROTOCOL ? JsonDialect.dialect : PlainDialect.dialect
+      runFork(SocketActor.run(ws, { url, ip }, dialect, peers, log))
     })
   }
 

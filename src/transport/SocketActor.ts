@@ -1,27 +1,24 @@
 /**
  * Every socket is an actor: a scope that owns the connection from upgrade to close. It registers the connection,
- * feeds inbound frames through a bounded mailbox to one reader fiber (pausing the TCP socket while the mailbox is
- * full, so a flood pushes back on its sender instead of growing memory), runs the heartbeat, and on any end —
- * clean close, abrupt drop, error — leaves the rooms, holds or ends the session, and unregisters, in finalizers.
+ * feeds inbound frames through a bounded mailbox to its dialect (pausing the TCP socket while the mailbox is full,
+ * so a flood pushes back on its sender instead of growing memory), and on any end — clean close, abrupt drop,
+ * error — leaves the rooms, holds or ends the session, and unregisters, in finalizers.
  */
 import { Cause, Deferred, Duration, Effect, Exit, Option, Queue } from "effect"
 import type { WebSocket } from "ws"
-import { Chat } from "./Chat.js"
-import { Connection, type Dialect } from "./Connection.js"
-import { ConnectionRegistry } from "./ConnectionRegistry.js"
-import * as JsonDialect from "./JsonDialect.js"
-import * as PlainDialect from "./PlainDialect.js"
-import { CloseCode } from "./protocol/Protocol.js"
-import { ServerConfig } from "./ServerConfig.js"
+import type { Dialect, Mailbox } from "../dialect/Dialect.js"
+import { CloseCode } from "../protocol/Protocol.js"
+import { Chat } from "../server/Chat.js"
+import { Connection } from "../server/Connection.js"
+import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
+import { securityLog } from "../server/SecurityLog.js"
+import { ServerConfig } from "../server/ServerConfig.js"
+import type * as Heartbeat from "./Heartbeat.js"
+import { WsOutlet } from "./WsOutlet.js"
 
-/** Inbound text frames waiting for the reader; past this the socket is paused. */
+/** Inbound text frames waiting for the dialect; past this the socket is paused. */
 const MAILBOX_HIGH = 64
 const MAILBOX_LOW = 16
-
-export interface Mailbox {
-  /** The next inbound text frame. */
-  readonly take: Effect.Effect<string>
-}
 
 /**
  * Runs one accepted socket to its end. `log` runs security log lines from `ws` callbacks on the server's runtime;
@@ -31,22 +28,28 @@ export const run = (
   ws: WebSocket,
   request: { readonly url: URL; readonly ip: string },
   dialect: Dialect,
+  peers: Set<Heartbeat.Peer>,
   log: (line: Effect.Effect<void>) => void
 ) =>
   Effect.gen(function* () {
     const config = yield* ServerConfig
     const registry = yield* ConnectionRegistry
     const chat = yield* Chat
-    const connection = new Connection(ws, dialect, request.ip, {
-      maxBufferedBytes: config.maxBufferedBytes,
-      maxQueuedMessages: config.maxQueuedMessages,
-      closeGraceMs: Duration.toMillis(config.closeGrace)
-    })
+    const outlet = new WsOutlet(
+      ws,
+      {
+        maxBufferedBytes: config.maxBufferedBytes,
+        maxQueuedMessages: config.maxQueuedMessages,
+        closeGraceMs: Duration.toMillis(config.closeGrace)
+      },
+      () => connection.closing(CloseCode.slowConsumer)
+    )
+    const connection = new Connection(outlet, dialect.renderer, request.ip)
     const closed = yield* Deferred.make<number>()
     const inbox = yield* Queue.unbounded<string>()
 
     ws.on("message", (data, isBinary) => {
-      connection.answered = true
+      outlet.answered = true
       if (isBinary) {
         log(securityLog("binary frame", connection))
         return connection.close(CloseCode.unsupportedData, "binary frames are not supported")
@@ -55,12 +58,12 @@ export const run = (
       if (Option.getOrElse(inbox.unsafeSize(), () => 0) >= MAILBOX_HIGH) ws.pause()
     })
     ws.on("pong", () => {
-      connection.answered = true
+      outlet.answered = true
     })
     ws.on("error", (error: Error & { code?: string }) => {
       // `ws` closes the socket itself after a protocol violation (oversized frame 1009, invalid UTF-8 1007, ...);
       // such a close ends the session like the server's own policy closes.
-      connection.closedBy ??= error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? CloseCode.tooLarge : CloseCode.policy
+      connection.closing(error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? CloseCode.tooLarge : CloseCode.policy)
       log(securityLog(`protocol error ${error.code ?? "unknown"}`, connection))
     })
     ws.on("close", (code) => Deferred.unsafeDone(closed, Exit.succeed(code)))
@@ -74,13 +77,13 @@ export const run = (
         ),
         // Once the server is closing this socket (policy, slow consumer, taken over), nothing it still sent is acted
         // on: frames in flight from a taken-over socket would otherwise act for the session's new connection.
-        Effect.flatMap((text) =>
-          connection.takenOver || connection.closedBy !== undefined ? Effect.never : Effect.succeed(text)
-        )
+        Effect.flatMap((text) => (connection.acceptsFrames ? Effect.succeed(text) : Effect.never))
       )
     }
 
     yield* registry.add(connection)
+    peers.add(outlet)
+    yield* Effect.addFinalizer(() => Effect.sync(() => peers.delete(outlet)))
     // Finalizers run last-in first-out: the session ends (rooms left, session held or ended) before unregistering.
     // Interrupted by a server shutdown, the peer's code is unknown: the session is held, as for a 1001 close.
     yield* Effect.addFinalizer(() => registry.remove(connection))
@@ -93,18 +96,18 @@ export const run = (
       )
     )
 
-    const session =
-      dialect === "json" ? JsonDialect.run(connection, mailbox) : PlainDialect.run(connection, mailbox, request.url)
     yield* Effect.forkScoped(
-      session.pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.void
-            : Effect.logError("session failed", cause).pipe(
-                Effect.zipRight(Effect.sync(() => connection.close(CloseCode.internalError, "internal error")))
-              )
+      dialect
+        .run(connection, mailbox, request)
+        .pipe(
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? Effect.void
+              : Effect.logError("session failed", cause).pipe(
+                  Effect.zipRight(Effect.sync(() => connection.close(CloseCode.internalError, "internal error")))
+                )
+          )
         )
-      )
     )
     yield* Deferred.await(closed)
   }).pipe(
@@ -115,7 +118,3 @@ export const run = (
       )
     )
   )
-
-/** Security-relevant events name the connection and address, never message bodies or tokens. */
-export const securityLog = (event: string, connection: Connection) =>
-  Effect.logWarning(event).pipe(Effect.annotateLogs({ connection: connection.id, ip: connection.ip }))

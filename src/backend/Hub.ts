@@ -9,9 +9,8 @@
  *   which messages its feed will carry and which it must read from history.
  */
 import { Context, Duration, Effect, Layer, PubSub, Queue, Schedule, Scope } from "effect"
+import type * as Protocol from "../protocol/Protocol.js"
 import type { BackendError } from "./BackendError.js"
-import type * as Protocol from "./protocol/Protocol.js"
-import { ServerConfig } from "./ServerConfig.js"
 
 /** A room event as it travels between nodes: a wire frame plus what the fan-out needs to know about its origin. */
 export type RoomEvent =
@@ -68,13 +67,8 @@ export interface HubService {
 }
 
 export class Hub extends Context.Tag("effect-chat/Hub")<Hub, HubService>() {
-  static layerMemory = Layer.scoped(
-    Hub,
-    Effect.gen(function* () {
-      const config = yield* ServerConfig
-      return yield* makeMemory({ historyRetain: config.historyRetain, roomTtl: config.roomTtl })
-    })
-  )
+  /** One process's hub: rooms keep their newest `historyRetain` messages; an idle empty room goes after `roomTtl`. */
+  static layerMemory = (options: MemoryHubOptions) => Layer.scoped(Hub, makeMemory(options))
 }
 
 interface MemoryRoom {
@@ -90,7 +84,12 @@ interface MemoryRoom {
  * One process's hub. Publishing is synchronous from id assignment to `PubSub.publish`, so ids and feed order agree
  * without a lock. A room is forgotten once nobody subscribes and its last message is older than `roomTtl`.
  */
-export const makeMemory = (options: { readonly historyRetain: number; readonly roomTtl: Duration.Duration }) =>
+export interface MemoryHubOptions {
+  readonly historyRetain: number
+  readonly roomTtl: Duration.Duration
+}
+
+export const makeMemory = (options: MemoryHubOptions) =>
   Effect.gen(function* () {
     const rooms = new Map<string, MemoryRoom>()
     const directs = yield* PubSub.unbounded<DirectEnvelope>()

@@ -4,7 +4,7 @@
  */
 import { Context, Effect, Layer, Option } from "effect"
 import type { BackendError } from "./BackendError.js"
-import { nameKey } from "./protocol/Protocol.js"
+import { nameKey } from "../protocol/Protocol.js"
 
 export interface NameOwner {
   /** The owner's own spelling. */

@@ -3,14 +3,19 @@
  * or with their own frame (`members`, `history`, `pong`). Frames are decoded here, once; what follows sees types.
  */
 import { Effect, Either } from "effect"
-import { Chat, ChatError } from "./Chat.js"
-import type { Connection } from "./Connection.js"
-import * as RateLimiter from "./RateLimiter.js"
-import { type ClientFrame, CloseCode, decodeClientFrame } from "./protocol/Protocol.js"
-import { ServerConfig } from "./ServerConfig.js"
-import { type Mailbox, securityLog } from "./SocketActor.js"
+import { type ClientFrame, CloseCode, decodeClientFrame, encode } from "../protocol/Protocol.js"
+import { Chat } from "../server/Chat.js"
+import { ChatError } from "../server/ChatError.js"
+import type { Connection, Renderer } from "../server/Connection.js"
+import * as RateLimiter from "../server/RateLimiter.js"
+import { securityLog } from "../server/SecurityLog.js"
+import { ServerConfig } from "../server/ServerConfig.js"
+import type { Dialect, Mailbox } from "./Dialect.js"
 
-export const run = (connection: Connection, mailbox: Mailbox) =>
+/** Every server frame, as JSON. */
+export const renderer: Renderer = { render: encode, showsRoomState: true }
+
+const run = (connection: Connection, mailbox: Mailbox) =>
   Effect.gen(function* () {
     const chat = yield* Chat
     const config = yield* ServerConfig
@@ -105,3 +110,5 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
 const errorFrame = (error: ChatError) => ({ type: "error" as const, code: error.code, message: error.message })
 const withRef = <A extends object>(frame: A, ref: string | undefined): A =>
   ref === undefined ? frame : { ...frame, ref }
+
+export const dialect: Dialect = { renderer, run }

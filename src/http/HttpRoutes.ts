@@ -6,24 +6,21 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Context, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as Fs from "node:fs"
-import { ConnectionRegistry } from "./ConnectionRegistry.js"
-import { Hub } from "./Hub.js"
-import { Presence } from "./Presence.js"
-import { Rooms } from "./Rooms.js"
-import { ServerConfig } from "./ServerConfig.js"
-
-/** Whether the backends answer; the memory backends always do. */
-export class Readiness extends Context.Tag("effect-chat/Readiness")<Readiness, Effect.Effect<boolean>>() {
-  static layerAlways = Layer.succeed(Readiness, Effect.succeed(true))
-}
+import { Hub } from "../backend/Hub.js"
+import { Presence } from "../backend/Presence.js"
+import { Readiness } from "../backend/Readiness.js"
+import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
+import { Rooms } from "../server/Rooms.js"
+import { ServerConfig } from "../server/ServerConfig.js"
 
 export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; " +
   "connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-const root = new URL("../", import.meta.url)
+// dist/http/HttpRoutes.js → the package root
+const root = new URL("../../", import.meta.url)
 
 interface Asset {
   readonly body: Uint8Array

@@ -8,7 +8,7 @@ import { Context, Data, Duration, Effect, Layer } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ChatServer } from "./ChatServer.js"
-import { ServerConfig } from "./ServerConfig.js"
+import { ServerConfig } from "../server/ServerConfig.js"
 
 /** The port could not be bound (in use, no permission, bad address). */
 export class ListenError extends Data.TaggedError("ListenError")<{

@@ -8,15 +8,18 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Context, Effect, Layer, Queue } from "effect"
-import { Chat, NodeId } from "./Chat.js"
-import { ConnectionRegistry } from "./ConnectionRegistry.js"
-import { Hub } from "./Hub.js"
+import { Hub } from "../backend/Hub.js"
+import { Names } from "../backend/Names.js"
+import { NodeId } from "../backend/NodeId.js"
+import { Presence } from "../backend/Presence.js"
+import { Readiness } from "../backend/Readiness.js"
+import { Sessions } from "../backend/Sessions.js"
+import { Chat } from "../server/Chat.js"
+import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
+import { Rooms } from "../server/Rooms.js"
+import { ServerConfig } from "../server/ServerConfig.js"
+import * as WebSocketServer from "../transport/WebSocketServer.js"
 import * as HttpRoutes from "./HttpRoutes.js"
-import { Names } from "./Names.js"
-import { Presence } from "./Presence.js"
-import { Rooms } from "./Rooms.js"
-import { Sessions } from "./Sessions.js"
-import * as WebSocketServer from "./WebSocketServer.js"
 
 export interface ChatServerService {
   /** Handles an HTTP `upgrade` event: WebSocket connections to the configured path become chat connections. */
@@ -39,11 +42,15 @@ export class ChatServer extends Context.Tag("effect-chat/ChatServer")<ChatServer
   static layerMemory = ChatServer.layer.pipe(
     Layer.provide(
       Layer.mergeAll(
-        Hub.layerMemory,
+        Layer.unwrapEffect(
+          Effect.map(ServerConfig, (config) =>
+            Hub.layerMemory({ historyRetain: config.historyRetain, roomTtl: config.roomTtl })
+          )
+        ),
         Presence.layerMemory,
         Names.layerMemory,
         Sessions.layerMemory,
-        HttpRoutes.Readiness.layerAlways,
+        Readiness.layerAlways,
         NodeId.layer
       )
     )

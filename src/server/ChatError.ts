@@ -1,0 +1,27 @@
+import { Effect, Schema } from "effect"
+import type { BackendError } from "../backend/BackendError.js"
+import { ErrorCode } from "../protocol/Protocol.js"
+
+/** A request refused with a protocol error code; crosses the wire as an `error` frame. */
+export class ChatError extends Schema.TaggedError<ChatError>()("ChatError", {
+  code: ErrorCode,
+  message: Schema.String
+}) {}
+
+export const fail = (code: ErrorCode, message: string) => Effect.fail(new ChatError({ code, message }))
+
+/** A backend failure becomes a refusal the user sees, never a silent loss. */
+export const unavailable = (error: BackendError) =>
+  Effect.logWarning("backend failure", error.message).pipe(
+    Effect.zipRight(Effect.fail(new ChatError({ code: "unavailable", message: "temporarily unavailable, retry" })))
+  )
+
+/** Names and rooms quoted in error messages are cut short: the text is for a person, not an echo of the input. */
+export const truncate = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}…` : s)
+
+export const invalidRoom = (room: string) => fail("invalid_room", `invalid room name: ${truncate(room)}`)
+
+export const invalidNameMessage = (name: string) =>
+  /^user[0-9]+$/i.test(name)
+    ? `${name}: names of the form user<digits> are reserved`
+    : `invalid name ${JSON.stringify(truncate(name))}: 1-32 letters, digits, _ - .`

@@ -1,0 +1,112 @@
+/**
+ * A live connection as the core sees it: the session it carries, the dialect that renders its frames, the outlet its
+ * bytes go to, and where it is in its life. Transport and dialect supply the two ends (`Outlet`, `Renderer`), so the
+ * core never touches a socket and never asks which dialect it is talking to.
+ */
+import type * as Protocol from "../protocol/Protocol.js"
+import { Session } from "./Session.js"
+import { textFrame } from "./WireFrame.js"
+
+/** Where a connection's bytes go: pre-built WebSocket frames, with a bound of its own (a slow consumer is cut). */
+export interface Outlet {
+  /** Writes `parts` (frames carrying `messages` messages) in one system call; nothing once closed or cut. */
+  readonly write: (parts: ReadonlyArray<Uint8Array>, messages: number) => void
+  /** Sends a close frame; a peer that does not complete the handshake within the grace is destroyed. */
+  readonly close: (code: number, reason: string) => void
+}
+
+/** How a dialect shows the server's frames. The core asks; the dialect decides what its users see. */
+export interface Renderer {
+  /** The text payload of `frame` in this dialect, or undefined when the dialect does not show it. */
+  readonly render: (frame: Protocol.ServerFrame) => string | undefined
+  /** Whether a join sends the room's state (`members`, `history`): reading it costs backend calls. */
+  readonly showsRoomState: boolean
+}
+
+export type ConnectionState =
+  /** Upgraded, session not established yet (JSON: waiting for `hello`). */
+  | { readonly _tag: "Opening" }
+  | { readonly _tag: "Open" }
+  /** The server is closing it with `code` (or `ws` did, after a protocol violation). */
+  | { readonly _tag: "Closing"; readonly code: number; readonly opened: boolean }
+  /** Another connection resumed its session: this one's end must not touch the session. */
+  | { readonly _tag: "TakenOver" }
+
+let nextId = 0
+
+export class Connection {
+  /** For logs: names the connection without naming the user. */
+  readonly id = nextId++
+  state: ConnectionState = { _tag: "Opening" }
+  /** The session carried; replaced when the connection opens or resumes one. */
+  session: Session = Session.unopened
+  private renames: Array<string> | undefined
+
+  constructor(
+    readonly outlet: Outlet,
+    readonly renderer: Renderer,
+    readonly ip: string
+  ) {}
+
+  get name(): string {
+    return this.session.name
+  }
+
+  get rooms(): Set<string> {
+    return this.session.rooms
+  }
+
+  /** Frames from the peer are acted on only while the session is opening or open. */
+  get acceptsFrames(): boolean {
+    return this.state._tag === "Opening" || this.state._tag === "Open"
+  }
+
+  /** The code the server closed it with, when it did. */
+  get closedBy(): number | undefined {
+    return this.state._tag === "Closing" ? this.state.code : undefined
+  }
+
+  /** Sends a server frame, as this connection's dialect shows it. */
+  send(frame: Protocol.ServerFrame): void {
+    const text = this.renderer.render(frame)
+    if (text !== undefined) this.sendText(text)
+  }
+
+  /** Sends one text payload as it is (a JSON frame, a plain line). */
+  sendText(text: string): void {
+    this.outlet.write([textFrame(Buffer.from(text, "utf8"))], 1)
+  }
+
+  /** The session is established: `welcome` sent (JSON) or the greeting (plain). */
+  opened(): void {
+    if (this.state._tag === "Opening") this.state = { _tag: "Open" }
+    // Closed by the server while it was opening: its end must still see an established session.
+    else if (this.state._tag === "Closing") this.state = { ...this.state, opened: true }
+  }
+
+  /** The server closes the connection with `code`; the first reason to close is the one that counts. */
+  close(code: number, reason = ""): void {
+    this.closing(code)
+    this.outlet.close(code, reason)
+  }
+
+  /** Records that the connection is being closed with `code` (by the outlet's cut, or by `ws` itself). */
+  closing(code: number): void {
+    if (this.state._tag === "Opening" || this.state._tag === "Open") {
+      this.state = { _tag: "Closing", code, opened: this.state._tag === "Open" }
+    }
+  }
+
+  takenOver(): void {
+    this.state = { _tag: "TakenOver" }
+  }
+
+  /** A `renamed` event reaches a connection once even when it shares several rooms with the renamed user. */
+  firstSightOfRename(eventId: string): boolean {
+    const seen = (this.renames ??= [])
+    if (seen.includes(eventId)) return false
+    seen.push(eventId)
+    if (seen.length > 16) seen.shift()
+    return true
+  }
+}

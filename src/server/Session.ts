@@ -1,0 +1,61 @@
+/**
+ * A session: what a user's connection carries and what a resume restores — its id, name, rooms and the refs of its
+ * recent sends. One record, moved from connection to connection (a resume, a takeover) and kept while the session
+ * is held for resume.
+ */
+import type { SessionRecord } from "../backend/Sessions.js"
+
+/** Recent `send` refs kept per session for dedupe. */
+const REFS_KEPT = 256
+
+interface SentRef {
+  readonly room: string
+  readonly text: string
+  readonly id: number
+}
+
+export class Session {
+  /** The placeholder of a connection that has not opened a session yet. */
+  static get unopened(): Session {
+    return new Session("", "")
+  }
+
+  readonly rooms = new Set<string>()
+  private refs: Map<string, SentRef> | undefined
+
+  constructor(
+    readonly id: string,
+    public name: string,
+    rooms: Iterable<string> = []
+  ) {
+    for (const room of rooms) this.rooms.add(room)
+  }
+
+  /**
+   * The id a retried send got the first time: same ref, room and text. A ref reused for another message is a new
+   * message.
+   */
+  sentBefore(ref: string, room: string, text: string): number | undefined {
+    const seen = this.refs?.get(ref)
+    return seen !== undefined && seen.room === room && seen.text === text ? seen.id : undefined
+  }
+
+  rememberSent(ref: string, room: string, text: string, id: number): void {
+    const refs = (this.refs ??= new Map())
+    refs.delete(ref)
+    refs.set(ref, { room, text, id })
+    if (refs.size > REFS_KEPT) refs.delete(refs.keys().next().value!)
+  }
+
+  /** A copy for a connection taking this session over: the same refs, a room set of its own. */
+  handedOver(rooms: Iterable<string>): Session {
+    const next = new Session(this.id, this.name, rooms)
+    next.refs = this.refs
+    return next
+  }
+
+  /** What the `Sessions` backend stores; `heldUntil` while held for resume. */
+  record(node: string, heldUntil?: number): SessionRecord {
+    return { session: this.id, name: this.name, rooms: Array.from(this.rooms), node, heldUntil }
+  }
+}

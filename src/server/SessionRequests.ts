@@ -1,0 +1,176 @@
+/**
+ * What an open session can ask for, whatever its dialect: send, join, leave, change name, message one user, read
+ * history, list members. Every refusal is a `ChatError` with a protocol error code; the dialects only render the
+ * results. The backends are services, so this is the same on one node and on a Redis cluster.
+ */
+import { Effect, Option } from "effect"
+import * as Crypto from "node:crypto"
+import { Hub, type HistoryPage } from "../backend/Hub.js"
+import { Names } from "../backend/Names.js"
+import { NodeId } from "../backend/NodeId.js"
+import { Presence } from "../backend/Presence.js"
+import { Sessions } from "../backend/Sessions.js"
+import { checkText, isValidName, isValidRoom, nameKey } from "../protocol/Protocol.js"
+import { type ChatError, fail, invalidNameMessage, invalidRoom, truncate, unavailable } from "./ChatError.js"
+import type { Connection } from "./Connection.js"
+import { ConnectionRegistry } from "./ConnectionRegistry.js"
+import { Rooms } from "./Rooms.js"
+import { ServerConfig } from "./ServerConfig.js"
+
+export interface HistoryQuery {
+  readonly before?: number | undefined
+  readonly limit?: number | undefined
+}
+
+export interface SessionRequests {
+  /** Completes with the message's id; a retried send (same ref, room and text) gets its first id back. */
+  readonly send: (connection: Connection, room: string, text: string, ref?: string) => Effect.Effect<number, ChatError>
+  readonly join: (connection: Connection, room: string) => Effect.Effect<void, ChatError>
+  readonly leave: (connection: Connection, room: string) => Effect.Effect<void, ChatError>
+  readonly nick: (connection: Connection, name: string) => Effect.Effect<void, ChatError>
+  readonly direct: (connection: Connection, to: string, text: string) => Effect.Effect<void, ChatError>
+  readonly history: (connection: Connection, room: string, query: HistoryQuery) => Effect.Effect<HistoryPage, ChatError>
+  readonly who: (connection: Connection, room: string) => Effect.Effect<ReadonlyArray<string>, ChatError>
+  readonly users: Effect.Effect<number, ChatError>
+}
+
+export const make = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  const hub = yield* Hub
+  const presence = yield* Presence
+  const names = yield* Names
+  const sessions = yield* Sessions
+  const rooms = yield* Rooms
+  const registry = yield* ConnectionRegistry
+  const node = yield* NodeId
+
+  const saveRecord = (connection: Connection) =>
+    sessions.update(connection.session.record(node)).pipe(Effect.ignoreLogged)
+
+  const requireMember = (connection: Connection, room: string) =>
+    !isValidRoom(room)
+      ? invalidRoom(room)
+      : connection.rooms.has(room)
+        ? Effect.void
+        : fail("not_in_room", `you are not in ${room}`)
+
+  const checkedText = (text: string) => {
+    const problem = checkText(text)
+    return problem === "blank"
+      ? fail("invalid_frame", "text: must not be empty or blank")
+      : problem === "too_long"
+        ? fail("message_too_long", "text: at most 4000 characters")
+        : Effect.void
+  }
+
+  const send: SessionRequests["send"] = (connection, room, text, ref) =>
+    Effect.gen(function* () {
+      yield* requireMember(connection, room)
+      yield* checkedText(text)
+      const session = connection.session
+      const seen = ref === undefined ? undefined : session.sentBefore(ref, room, text)
+      if (seen !== undefined) return seen
+      const message = yield* hub.publish(room, { from: session.name, text }).pipe(Effect.catchAll(unavailable))
+      if (ref !== undefined) session.rememberSent(ref, room, text, message.id)
+      return message.id
+    })
+
+  const join: SessionRequests["join"] = (connection, room) =>
+    Effect.gen(function* () {
+      if (!isValidRoom(room)) return yield* invalidRoom(room)
+      if (connection.rooms.has(room)) return
+      if (connection.rooms.size >= config.maxRoomsPerConnection) {
+        return yield* fail("too_many_rooms", `at most ${config.maxRoomsPerConnection} rooms`)
+      }
+      connection.rooms.add(room)
+      yield* rooms.join(connection, room, { announce: true }).pipe(
+        Effect.tapError(() => Effect.sync(() => connection.rooms.delete(room))),
+        Effect.catchAll(unavailable)
+      )
+      yield* saveRecord(connection)
+    })
+
+  const leave: SessionRequests["leave"] = (connection, room) =>
+    Effect.gen(function* () {
+      yield* requireMember(connection, room)
+      connection.rooms.delete(room)
+      yield* rooms.leave(connection, room, { announce: true })
+      yield* saveRecord(connection)
+    })
+
+  const nick: SessionRequests["nick"] = (connection, name) =>
+    Effect.gen(function* () {
+      if (!isValidName(name)) return yield* fail("invalid_name", invalidNameMessage(name))
+      const session = connection.session
+      const previous = session.name
+      if (name === previous) return
+      // Claiming the new name and freeing the old one happen together or not at all.
+      const claimed = yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          if (!(yield* names.claim({ name, session: session.id, node }))) return false
+          session.name = name
+          if (nameKey(previous) !== nameKey(name)) {
+            yield* names.release(previous, session.id).pipe(Effect.ignoreLogged)
+          }
+          return true
+        })
+      ).pipe(Effect.catchAll(unavailable))
+      if (!claimed) return yield* fail("name_taken", `${name} is taken`)
+      yield* presence.rename(session.id, session.rooms, name).pipe(Effect.ignoreLogged)
+      yield* saveRecord(connection)
+      const eventId = Crypto.randomUUID()
+      const frame = { type: "renamed" as const, from: previous, to: name, at: Date.now() }
+      connection.firstSightOfRename(eventId)
+      connection.send(frame)
+      for (const room of session.rooms) {
+        yield* hub.announce(room, { _tag: "Renamed", session: session.id, eventId, frame }).pipe(Effect.ignoreLogged)
+      }
+    })
+
+  const direct: SessionRequests["direct"] = (connection, to, text) =>
+    Effect.gen(function* () {
+      yield* checkedText(text)
+      const owner = yield* names.owner(to).pipe(Effect.catchAll(unavailable))
+      const target = Option.getOrUndefined(owner)
+      const local = target === undefined ? undefined : registry.bySession(target.session)
+      // A name held for resume belongs to nobody who could read the message now.
+      const reachable =
+        target !== undefined &&
+        (local !== undefined ||
+          (target.node !== node &&
+            (yield* presence.isOnline(target.session, target.node).pipe(Effect.catchAll(unavailable)))))
+      if (!reachable) return yield* fail("no_such_user", `no user named ${truncate(to)}`)
+      const frame = { type: "direct" as const, from: connection.name, to: target.name, text, at: Date.now() }
+      if (local !== undefined) local.send(frame)
+      else
+        yield* hub
+          .direct(target.node, { _tag: "Direct", session: target.session, frame })
+          .pipe(Effect.catchAll(unavailable))
+      if (local !== connection) connection.send(frame)
+    })
+
+  const history: SessionRequests["history"] = (connection, room, query) =>
+    Effect.gen(function* () {
+      yield* requireMember(connection, room)
+      const limit = Math.min(query.limit ?? 50, 100)
+      // Not past what this connection has been sent live, so no message arrives both in the page and live after it.
+      const delivered = rooms.lastDelivered(room)
+      const before =
+        delivered === undefined ? query.before : Math.min(query.before ?? Number.MAX_SAFE_INTEGER, delivered + 1)
+      return yield* hub.history(room, { before, limit }).pipe(Effect.catchAll(unavailable))
+    })
+
+  const who: SessionRequests["who"] = (connection, room) =>
+    requireMember(connection, room).pipe(Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable))))
+
+  return {
+    send,
+    join,
+    leave,
+    nick,
+    direct,
+    history,
+    who,
+    users: presence.users.pipe(Effect.catchAll(unavailable))
+  } satisfies SessionRequests
+})

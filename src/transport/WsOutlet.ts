@@ -1,0 +1,86 @@
+/**
+ * The one module that relies on `ws` internals. Writing pre-built frames straight to `ws`'s TCP socket is what
+ * makes the fan-out fast (one buffer per batch shared by all members, one system call per member); it works because
+ * no permessage-deflate is negotiated, so `ws` writes synchronously and frames never interleave. test/WsOutlet.test.ts
+ * fails loudly if a `ws` upgrade changes what this relies on.
+ */
+import type * as Net from "node:net"
+import type { WebSocket } from "ws"
+import { CloseCode } from "../protocol/Protocol.js"
+import type { Outlet } from "../server/Connection.js"
+import type * as Heartbeat from "./Heartbeat.js"
+import { admit, type OutboundLimits } from "./OutboundBound.js"
+
+/** `ws` keeps the TCP socket in a private field. */
+export const tcpSocket = (ws: WebSocket): Net.Socket | undefined => (ws as unknown as { _socket?: Net.Socket })._socket
+
+export interface WsOutletOptions extends OutboundLimits {
+  /** Time between a close frame and destroying the TCP socket of a peer that does not answer it. */
+  readonly closeGraceMs: number
+}
+
+/** Where the outlet is: open; cut as a slow consumer (nothing more is written); or closing. */
+type OutletState = "open" | "cut" | "closing"
+
+export class WsOutlet implements Outlet, Heartbeat.Peer {
+  /** The peer answered (pong or any frame) since the last heartbeat. */
+  answered = true
+  private state: OutletState = "open"
+  private waiting = 0
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly options: WsOutletOptions,
+    /** Told when the outlet cuts a slow consumer, so the connection's state says why it closed. */
+    private readonly onCut: () => void
+  ) {}
+
+  write(parts: ReadonlyArray<Uint8Array>, messages: number): void {
+    if (this.state === "cut" || this.ws.readyState !== 1) return
+    const socket = tcpSocket(this.ws)
+    if (socket === undefined || socket.destroyed) return
+    const verdict = admit(socket.writableLength, this.waiting, messages, this.options)
+    if (verdict === "cut") return this.cut(socket)
+    this.waiting = verdict
+    if (parts.length === 1) {
+      socket.write(parts[0]!)
+      return
+    }
+    socket.cork()
+    for (const part of parts) socket.write(part)
+    socket.uncork()
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === "open") this.state = "closing"
+    if (this.ws.readyState >= 2) return
+    this.ws.close(code, reason)
+    this.destroyAfterGrace()
+  }
+
+  ping(): void {
+    if (this.ws.readyState === 1) this.ws.ping()
+  }
+
+  terminate(): void {
+    this.ws.terminate()
+  }
+
+  private cut(socket: Net.Socket): void {
+    this.state = "cut"
+    this.onCut()
+    // The close frame waits behind the backlog the peer is not reading; it goes out if the peer reads within the
+    // grace, and the socket is destroyed either way.
+    this.ws.close(CloseCode.slowConsumer, "slow consumer")
+    this.destroyAfterGrace(socket)
+  }
+
+  private destroyAfterGrace(socket?: Net.Socket): void {
+    const timer = setTimeout(() => {
+      this.ws.terminate()
+      socket?.destroy()
+    }, this.options.closeGraceMs)
+    timer.unref()
+    this.ws.once("close", () => clearTimeout(timer))
+  }
+}
