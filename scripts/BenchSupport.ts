@@ -8,6 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { appendFileSync } from "node:fs"
 import { readdirSync, readFileSync } from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -83,6 +84,8 @@ export interface ServerProcess {
   readonly process: ChildProcess
   /** The last lines the process wrote, for error messages. */
   readonly tail: () => string
+  /** The inspector's WebSocket URL, when started with `--inspect`. */
+  readonly inspector: () => string | undefined
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves with how it ended. */
   readonly stop: (graceMs?: number) => Promise<string>
 }
@@ -98,11 +101,19 @@ export const startNodeServer = (
   label: string,
   entry: string,
   args: ReadonlyArray<string>,
-  options: { readonly timeoutMs?: number; readonly nodeArgs?: ReadonlyArray<string> } = {}
+  options: {
+    readonly timeoutMs?: number
+    readonly nodeArgs?: ReadonlyArray<string>
+    /** Pin the process to this CPU (taskset), apart from the load generator's. */
+    readonly cpu?: number | undefined
+  } = {}
 ): Promise<ServerProcess> =>
   new Promise((resolvePromise, reject) => {
     installCleanup()
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry, ...args], {
+    const command = [process.execPath, ...(options.nodeArgs ?? []), entry, ...args]
+    // taskset execs the command: the child's pid is the server's.
+    const pinned = options.cpu === undefined ? command : ["taskset", "-c", String(options.cpu), ...command]
+    const child = spawn(pinned[0]!, pinned.slice(1), {
       stdio: ["ignore", "pipe", "pipe"]
     })
     children.add(child)
@@ -114,6 +125,7 @@ export const startNodeServer = (
     const tail = () => lines.join("\n")
     let settled = false
     let stdoutRest = ""
+    let inspector: string | undefined
     const timer = setTimeout(() => {
       if (settled) return
       settled = true
@@ -140,11 +152,12 @@ export const startNodeServer = (
         if (match) {
           settled = true
           clearTimeout(timer)
-          resolvePromise(makeHandle(label, Number(match[1]), child, tail))
+          resolvePromise(makeHandle(label, Number(match[1]), child, tail, () => inspector))
         }
       }
     })
     child.stderr!.on("data", (chunk: string) => {
+      inspector ??= /Debugger listening on (ws:\/\/\S+)/.exec(chunk)?.[1]
       for (const line of chunk.split("\n")) if (line.length > 0) remember(line)
     })
     child.on("error", (error) => {
@@ -162,7 +175,13 @@ export const startNodeServer = (
     })
   })
 
-const makeHandle = (label: string, port: number, child: ChildProcess, tail: () => string): ServerProcess => {
+const makeHandle = (
+  label: string,
+  port: number,
+  child: ChildProcess,
+  tail: () => string,
+  inspector: () => string | undefined
+): ServerProcess => {
   const exited = new Promise<string>((done) => {
     if (child.exitCode !== null || child.signalCode !== null) done(describeExit(child.exitCode, child.signalCode))
     else child.once("exit", (code, signal) => done(describeExit(code, signal)))
@@ -173,6 +192,7 @@ const makeHandle = (label: string, port: number, child: ChildProcess, tail: () =
     pid: child.pid!,
     process: child,
     tail,
+    inspector,
     stop: async (graceMs = 3000) => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
       const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
@@ -344,6 +364,56 @@ export const topOtherProcesses = (
     .filter((p) => p.ms > 0)
     .sort((a, b) => b.ms - a.ms)
     .slice(0, count)
+
+/**
+ * CPU placement for a run: the server on its own core, the load generator on another, as in the measurements the
+ * issues quote. `undefined` when the machine has one core or `taskset` is missing (then nothing is pinned).
+ */
+export const pinning = (): { readonly server: number; readonly loadGen: number } | undefined => {
+  const cpus = os.availableParallelism()
+  if (cpus < 2) return undefined
+  try {
+    execFileSync("taskset", ["-pc", "0", String(process.pid)], { stdio: "ignore" })
+    return { server: 1, loadGen: 0 }
+  } catch {
+    return undefined
+  }
+}
+
+/** Resident memory of a process in bytes (VmRSS). */
+export const rssBytes = (pid: number): number | undefined => {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return match === null ? undefined : Number(match[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A full garbage collection in a server started with `--inspect=127.0.0.1:0`, through the inspector protocol, so
+ * memory figures count what is live, not what the last collection left behind. Needs the `Debugger listening on`
+ * line the process printed.
+ */
+export const collectGarbage = async (server: ServerProcess): Promise<void> => {
+  const url = server.inspector()
+  if (url === undefined)
+    throw new ScriptError(`${server.label}: no inspector URL (start it with --inspect=127.0.0.1:0)`)
+  const { WebSocket } = await import("ws")
+  const ws = new WebSocket(url)
+  await new Promise<void>((done, fail) => {
+    ws.once("error", fail)
+    ws.once("open", () => {
+      ws.send(JSON.stringify({ id: 1, method: "HeapProfiler.collectGarbage" }))
+    })
+    ws.on("message", (data) => {
+      if ((JSON.parse(data.toString()) as { id?: number }).id === 1) {
+        ws.close()
+        done()
+      }
+    })
+  })
+}
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Health
