@@ -2,7 +2,7 @@
  * The JSON dialect (`effect-chat.v1`): `hello` first, then requests answered with `ack`/`error` carrying their `ref`,
  * or with their own frame (`members`, `history`, `pong`). Frames are decoded here, once; what follows sees types.
  */
-import { Effect, Either } from "effect"
+import { Clock, Duration, Effect, Either, Runtime } from "effect"
 import { type ClientFrame, CloseCode, decodeClientFrame, encode } from "../protocol/Protocol.js"
 import { Chat } from "../server/Chat.js"
 import { ChatError } from "../server/ChatError.js"
@@ -10,68 +10,92 @@ import type { Connection, Renderer } from "../server/Connection.js"
 import * as RateLimiter from "../server/RateLimiter.js"
 import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
-import type { Dialect, Mailbox } from "./Dialect.js"
+import type { Dialect, Served } from "./Dialect.js"
 
 /** Every server frame, as JSON. */
 export const renderer: Renderer = { render: encode, showsRoomState: true }
 
-const run = (connection: Connection, mailbox: Mailbox) =>
-  Effect.gen(function* () {
-    const chat = yield* Chat
-    const config = yield* ServerConfig
+/** The JSON dialect over the chat core in context. */
+export const make = Effect.gen(function* () {
+  const chat = yield* Chat
+  const config = yield* ServerConfig
+  const runtime = yield* Effect.runtime<never>()
+  const helloTimeoutMs = Duration.toMillis(config.helloTimeout)
 
-    const first = yield* mailbox.take.pipe(Effect.timeoutOption(config.helloTimeout))
-    if (first._tag === "None") {
-      yield* securityLog("no hello in time", connection)
-      return connection.close(CloseCode.policy, "no hello")
-    }
-    const hello = decodeClientFrame(first.value)
-    if (Either.isLeft(hello) || hello.right.type !== "hello") {
-      const message = Either.isLeft(hello) ? hello.left.message : `expected hello, got ${hello.right.type}`
-      connection.send({ type: "error", code: "invalid_frame", message })
-      yield* securityLog("first frame was not hello", connection)
-      return connection.close(CloseCode.policy, "hello expected")
-    }
-    const opened = yield* chat
-      .open(connection, {
-        name: hello.right.name,
-        rooms: hello.right.rooms ?? ["lobby"],
-        resume: hello.right.resume
-      })
-      .pipe(Effect.either)
-    if (Either.isLeft(opened)) {
-      connection.send(errorFrame(opened.left))
-      return connection.close(CloseCode.internalError, "try again later")
-    }
-    connection.send(opened.right.welcome)
-    for (const problem of opened.right.problems) connection.send(errorFrame(problem))
-    yield* opened.right.enterRooms
-
-    const limiter = yield* RateLimiter.make(config.rateLimit)
+  const serve = (connection: Connection): Served => {
+    let phase: "hello" | "open" = "hello"
     let strikes = 0
-    while (true) {
-      const text = yield* mailbox.take
-      const frame = decodeClientFrame(text)
-      const ref = Either.isLeft(frame) ? frame.left.ref : frame.right.ref
-      // Every frame costs a token, refused ones included, so a stream of junk is a flood like any other.
-      if (!(yield* limiter.take)) {
-        if (++strikes > config.rateLimit.strikesBeforeClose) {
-          yield* securityLog("closing a flooding connection", connection)
-          return connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
+    let bucket: RateLimiter.TokenBucket | undefined
+    // One timer until `hello`, not a sleeping fiber.
+    let helloTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
+      helloTimer = undefined
+      if (phase !== "hello" || !connection.acceptsFrames) return
+      Runtime.runFork(runtime)(securityLog("no hello in time", connection))
+      connection.close(CloseCode.policy, "no hello")
+    }, helloTimeoutMs)
+    helloTimer.unref()
+
+    const hello = (text: string) =>
+      Effect.gen(function* () {
+        clearTimeout(helloTimer)
+        helloTimer = undefined
+        const frame = decodeClientFrame(text)
+        if (Either.isLeft(frame) || frame.right.type !== "hello") {
+          const message = Either.isLeft(frame) ? frame.left.message : `expected hello, got ${frame.right.type}`
+          connection.send({ type: "error", code: "invalid_frame", message })
+          yield* securityLog("first frame was not hello", connection)
+          return connection.close(CloseCode.policy, "hello expected")
         }
-        connection.send(withRef({ type: "error", code: "rate_limited", message: "slow down" }, ref))
-        continue
-      }
-      strikes = 0
-      if (Either.isLeft(frame)) {
-        connection.send(withRef({ type: "error", code: "invalid_frame", message: frame.left.message }, ref))
-        continue
-      }
-      yield* handle(chat, connection, frame.right).pipe(
-        Effect.catchAll((error) => Effect.sync(() => connection.send(withRef(errorFrame(error), ref))))
-      )
+        const opened = yield* chat
+          .open(connection, {
+            name: frame.right.name,
+            rooms: frame.right.rooms ?? ["lobby"],
+            resume: frame.right.resume
+          })
+          .pipe(Effect.either)
+        if (Either.isLeft(opened)) {
+          connection.send(errorFrame(opened.left))
+          return connection.close(CloseCode.internalError, "try again later")
+        }
+        phase = "open"
+        connection.send(opened.right.welcome)
+        for (const problem of opened.right.problems) connection.send(errorFrame(problem))
+        yield* opened.right.enterRooms
+      })
+
+    const request = (text: string, now: number) =>
+      Effect.suspend(() => {
+        const frame = decodeClientFrame(text)
+        const ref = Either.isLeft(frame) ? frame.left.ref : frame.right.ref
+        // Every frame costs a token, refused ones included, so a stream of junk is a flood like any other.
+        if (!(bucket ??= new RateLimiter.TokenBucket(config.rateLimit, now)).takeAt(now)) {
+          if (++strikes > config.rateLimit.strikesBeforeClose) {
+            connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
+            return securityLog("closing a flooding connection", connection)
+          }
+          connection.send(withRef({ type: "error", code: "rate_limited", message: "slow down" }, ref))
+          return Effect.void
+        }
+        strikes = 0
+        if (Either.isLeft(frame)) {
+          connection.send(withRef({ type: "error", code: "invalid_frame", message: frame.left.message }, ref))
+          return Effect.void
+        }
+        return handle(chat, connection, frame.right).pipe(
+          Effect.catchAll((error) => Effect.sync(() => connection.send(withRef(errorFrame(error), ref))))
+        )
+      })
+
+    return {
+      start: Effect.void,
+      receive: (text) =>
+        phase === "hello" ? hello(text) : Effect.flatMap(Clock.currentTimeMillis, (now) => request(text, now)),
+      stop: () => clearTimeout(helloTimer)
     }
-  })
+  }
+
+  return { renderer, serve } satisfies Dialect
+})
 
 const handle = (chat: typeof Chat.Service, connection: Connection, frame: ClientFrame) => {
   const ack = (id?: number) =>
@@ -110,5 +134,3 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
 const errorFrame = (error: ChatError) => ({ type: "error" as const, code: error.code, message: error.message })
 const withRef = <A extends object>(frame: A, ref: string | undefined): A =>
   ref === undefined ? frame : { ...frame, ref }
-
-export const dialect: Dialect = { renderer, run }

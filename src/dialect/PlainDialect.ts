@@ -2,7 +2,7 @@
  * The plain dialect: text lines, as in the classic Ktor chat, so any raw WebSocket tool can chat. A plain user is in
  * one room at a time (`lobby` first); `/join` moves them.
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { CloseCode } from "../protocol/Protocol.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import { Chat } from "../server/Chat.js"
@@ -11,7 +11,7 @@ import type { Connection, Renderer } from "../server/Connection.js"
 import * as RateLimiter from "../server/RateLimiter.js"
 import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
-import type { Dialect, Mailbox } from "./Dialect.js"
+import type { Dialect, Served } from "./Dialect.js"
 
 /**
  * How server frames read as lines: only what a person at a raw WebSocket tool needs — messages, direct messages and
@@ -35,27 +35,32 @@ export const renderer: Renderer = {
 
 const HELP = "Commands: /nick NAME, /join ROOM, /who, /msg NAME TEXT, /help, /quit. Anything else is said in your room."
 
-const run = (connection: Connection, mailbox: Mailbox, request: { readonly url: URL }) =>
-  Effect.gen(function* () {
-    const chat = yield* Chat
-    const config = yield* ServerConfig
-    const requested = request.url.searchParams.get("name") ?? undefined
-    const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"] }).pipe(Effect.either)
-    if (opened._tag === "Left") {
-      connection.sendText("The server cannot take you right now; try again later.")
-      return connection.close(CloseCode.internalError, "try again later")
-    }
-    connection.sendText(`You are connected! There are ${opened.right.welcome.users} users here.`)
-    for (const problem of opened.right.problems) {
-      connection.sendText(`${problem.message}; you are ${connection.name}.`)
-    }
-    yield* opened.right.enterRooms
+/** The plain dialect over the chat core in context. */
+export const make = Effect.gen(function* () {
+  const chat = yield* Chat
+  const config = yield* ServerConfig
+
+  const serve = (connection: Connection, request: { readonly url: URL }): Served => {
+    let bucket: RateLimiter.TokenBucket | undefined
+    let strikes = 0
+
+    const start = Effect.gen(function* () {
+      const requested = request.url.searchParams.get("name") ?? undefined
+      const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"] }).pipe(Effect.either)
+      if (opened._tag === "Left") {
+        connection.sendText("The server cannot take you right now; try again later.")
+        return connection.close(CloseCode.internalError, "try again later")
+      }
+      connection.sendText(`You are connected! There are ${opened.right.welcome.users} users here.`)
+      for (const problem of opened.right.problems) {
+        connection.sendText(`${problem.message}; you are ${connection.name}.`)
+      }
+      yield* opened.right.enterRooms
+    })
 
     const say = (line: string) => Effect.sync(() => connection.sendText(line))
     const report = (error: ChatError) => say(`Error: ${error.message}`)
     const room = () => connection.rooms.values().next().value as string | undefined
-    const limiter = yield* RateLimiter.make(config.rateLimit)
-    let strikes = 0
 
     const command = (line: string): Effect.Effect<void, ChatError> => {
       const [verb = "", ...args] = line.trim().split(/\s+/)
@@ -96,28 +101,32 @@ const run = (connection: Connection, mailbox: Mailbox, request: { readonly url: 
       }
     }
 
-    while (true) {
-      const text = yield* mailbox.take
-      for (const line of text.split(/\r?\n/)) {
-        if (line.trim() === "") continue
-        if (!(yield* limiter.take)) {
-          if (++strikes > config.rateLimit.strikesBeforeClose) {
-            yield* securityLog("closing a flooding connection", connection)
-            return connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
+    const receive = (text: string) =>
+      Effect.gen(function* () {
+        for (const line of text.split(/\r?\n/)) {
+          if (line.trim() === "" || !connection.acceptsFrames) continue
+          const now = yield* Clock.currentTimeMillis
+          if (!(bucket ??= new RateLimiter.TokenBucket(config.rateLimit, now)).takeAt(now)) {
+            if (++strikes > config.rateLimit.strikesBeforeClose) {
+              connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
+              return yield* securityLog("closing a flooding connection", connection)
+            }
+            yield* say("Error: rate limited, slow down; that line was not delivered.")
+            continue
           }
-          yield* say("Error: rate limited, slow down; that line was not delivered.")
-          continue
+          strikes = 0
+          const current = room()
+          const act = line.startsWith("/")
+            ? command(line)
+            : current === undefined
+              ? say("You are in no room; /join one.")
+              : Effect.asVoid(chat.send(connection, current, line))
+          yield* Effect.catchAll(act, report)
         }
-        strikes = 0
-        const current = room()
-        const act = line.startsWith("/")
-          ? command(line)
-          : current === undefined
-            ? say("You are in no room; /join one.")
-            : Effect.asVoid(chat.send(connection, current, line))
-        yield* Effect.catchAll(act, report)
-      }
-    }
-  })
+      })
 
-export const dialect: Dialect = { renderer, run }
+    return { start, receive, stop: () => {} }
+  }
+
+  return { renderer, serve } satisfies Dialect
+})

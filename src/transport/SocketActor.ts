@@ -1,12 +1,17 @@
 /**
- * Every socket is an actor: a scope that owns the connection from upgrade to close. It registers the connection,
- * feeds inbound frames through a bounded mailbox to its dialect (pausing the TCP socket while the mailbox is full,
- * so a flood pushes back on its sender instead of growing memory), and on any end — clean close, abrupt drop,
- * error — leaves the rooms, holds or ends the session, and unregisters, in finalizers.
+ * Every socket is an actor: it owns its connection from upgrade to close, with a scope of its own whose finalizers
+ * end the session (leave the rooms, hold or end it) and unregister, whatever way the socket ended — the Ktor
+ * `try/finally`, in Effect form.
+ *
+ * An actor holds no fiber while idle. Inbound frames wait in a bounded mailbox (the TCP socket is paused while it
+ * is full, so a flood pushes back on its sender instead of growing memory) and are handed to the dialect one at a
+ * time, in order: each job runs on a fiber of its own that starts at once and is usually done before the `ws`
+ * callback returns; only a job that waits (a backend call) keeps its fiber until it completes, and the next job
+ * starts after it. An idle connection is therefore a few objects, not suspended fibers and a queue (issue 11).
  */
-import { Cause, Deferred, Duration, Effect, Exit, Option, Queue } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import type { WebSocket } from "ws"
-import type { Dialect, Mailbox } from "../dialect/Dialect.js"
+import type { Dialect, Served } from "../dialect/Dialect.js"
 import { CloseCode } from "../protocol/Protocol.js"
 import { Chat } from "../server/Chat.js"
 import { Connection } from "../server/Connection.js"
@@ -14,107 +19,159 @@ import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
 import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import type * as Heartbeat from "./Heartbeat.js"
-import { WsOutlet } from "./WsOutlet.js"
+import { WsOutlet, type WsOutletOptions } from "./WsOutlet.js"
 
 /** Inbound text frames waiting for the dialect; past this the socket is paused. */
 const MAILBOX_HIGH = 64
 const MAILBOX_LOW = 16
 
-/**
- * Runs one accepted socket to its end. `log` runs security log lines from `ws` callbacks on the server's runtime;
- * only the request's path and address are kept, not the request.
- */
-export const run = (
-  ws: WebSocket,
-  request: { readonly url: URL; readonly ip: string },
-  dialect: Dialect,
-  peers: Set<Heartbeat.Peer>,
-  log: (line: Effect.Effect<void>) => void
-) =>
+type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+
+/** A failed job (a defect, never a refusal: those are answered by the dialect) closes the socket with 1011. */
+const guarded = (connection: Connection, job: Effect.Effect<void>) =>
+  Effect.catchAllCause(job, (cause) =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.void
+      : Effect.logError("session failed", cause).pipe(
+          Effect.zipRight(Effect.sync(() => connection.close(CloseCode.internalError, "internal error")))
+        )
+  )
+
+class Actor {
+  private readonly inbox: Array<string> = []
+  private started = false
+  private ended = false
+  /** The job still running after it started; undefined while idle. */
+  private current: Fiber.RuntimeFiber<void> | undefined
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly connection: Connection,
+    private readonly served: Served,
+    private readonly runFork: RunFork
+  ) {}
+
+  deliver(text: string): void {
+    if (this.ended) return
+    this.inbox.push(text)
+    if (this.inbox.length >= MAILBOX_HIGH) this.ws.pause()
+    this.pump()
+  }
+
+  /** Runs jobs one at a time until the mailbox is empty or a job has to wait. */
+  pump(): void {
+    while (this.current === undefined && !this.ended) {
+      const job = this.next()
+      if (job === undefined) return
+      const fiber = this.runFork(guarded(this.connection, job))
+      if (fiber.unsafePoll() !== null) continue
+      this.current = fiber
+      fiber.addObserver(() => {
+        this.current = undefined
+        this.pump()
+      })
+    }
+  }
+
+  private next(): Effect.Effect<void> | undefined {
+    if (!this.started) {
+      this.started = true
+      return this.served.start
+    }
+    // Once the server is closing this socket (policy, slow consumer, taken over), nothing it still sent is acted
+    // on: frames in flight from a taken-over socket would otherwise act for the session's new connection.
+    if (!this.connection.acceptsFrames) {
+      this.inbox.length = 0
+      return undefined
+    }
+    const text = this.inbox.shift()
+    if (text === undefined) return undefined
+    if (this.ws.isPaused && this.inbox.length <= MAILBOX_LOW) this.ws.resume()
+    return this.served.receive(text)
+  }
+
+  /** The socket closed: no more jobs; the one under way is interrupted before the scope's finalizers run. */
+  end(scope: Scope.CloseableScope): Effect.Effect<void> {
+    this.ended = true
+    this.inbox.length = 0
+    this.served.stop()
+    const current = this.current
+    return Effect.zipRight(
+      current === undefined ? Effect.void : Fiber.interrupt(current),
+      Scope.close(scope, Exit.void)
+    ).pipe(Effect.uninterruptible)
+  }
+}
+
+/** Accepts sockets as actors over the chat core in context; `peers` is the transport's set for the heartbeat. */
+export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
   Effect.gen(function* () {
     const config = yield* ServerConfig
     const registry = yield* ConnectionRegistry
     const chat = yield* Chat
-    const outlet = new WsOutlet(
-      ws,
-      {
-        maxBufferedBytes: config.maxBufferedBytes,
-        maxQueuedMessages: config.maxQueuedMessages,
-        closeGraceMs: Duration.toMillis(config.closeGrace)
-      },
-      () => connection.closing(CloseCode.slowConsumer)
-    )
-    const connection = new Connection(outlet, dialect.renderer, request.ip)
-    const closed = yield* Deferred.make<number>()
-    const inbox = yield* Queue.unbounded<string>()
-
-    ws.on("message", (data, isBinary) => {
-      outlet.answered = true
-      if (isBinary) {
-        log(securityLog("binary frame", connection))
-        return connection.close(CloseCode.unsupportedData, "binary frames are not supported")
-      }
-      inbox.unsafeOffer(data.toString())
-      if (Option.getOrElse(inbox.unsafeSize(), () => 0) >= MAILBOX_HIGH) ws.pause()
-    })
-    ws.on("pong", () => {
-      outlet.answered = true
-    })
-    ws.on("error", (error: Error & { code?: string }) => {
-      // `ws` closes the socket itself after a protocol violation (oversized frame 1009, invalid UTF-8 1007, ...);
-      // such a close ends the session like the server's own policy closes.
-      connection.closing(error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? CloseCode.tooLarge : CloseCode.policy)
-      log(securityLog(`protocol error ${error.code ?? "unknown"}`, connection))
-    })
-    ws.on("close", (code) => Deferred.unsafeDone(closed, Exit.succeed(code)))
-
-    const mailbox: Mailbox = {
-      take: Queue.take(inbox).pipe(
-        Effect.tap(() =>
-          Effect.sync(() => {
-            if (ws.isPaused && Option.getOrElse(inbox.unsafeSize(), () => 0) <= MAILBOX_LOW) ws.resume()
-          })
-        ),
-        // Once the server is closing this socket (policy, slow consumer, taken over), nothing it still sent is acted
-        // on: frames in flight from a taken-over socket would otherwise act for the session's new connection.
-        Effect.flatMap((text) => (connection.acceptsFrames ? Effect.succeed(text) : Effect.never))
-      )
+    const outletOptions: WsOutletOptions = {
+      maxBufferedBytes: config.maxBufferedBytes,
+      maxQueuedMessages: config.maxQueuedMessages,
+      closeGraceMs: Duration.toMillis(config.closeGrace)
     }
+    const log = (line: Effect.Effect<void>) => void runFork(line)
 
-    yield* registry.add(connection)
-    peers.add(outlet)
-    yield* Effect.addFinalizer(() => Effect.sync(() => peers.delete(outlet)))
-    // Finalizers run last-in first-out: the session ends (rooms left, session held or ended) before unregistering.
-    // Interrupted by a server shutdown, the peer's code is unknown: the session is held, as for a 1001 close.
-    yield* Effect.addFinalizer(() => registry.remove(connection))
-    yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Deferred.poll(closed), (code) =>
-        Option.match(code, {
-          onNone: () => chat.end(connection, CloseCode.goingAway),
-          onSome: (exit) => Effect.flatMap(exit, (peerCode) => chat.end(connection, peerCode))
-        })
-      )
-    )
+    /** Runs one accepted socket to its end. Only the request's path and address are kept, not the request. */
+    const accept = (ws: WebSocket, request: { readonly url: URL; readonly ip: string }, dialect: Dialect) =>
+      Effect.gen(function* () {
+        const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => connection.closing(CloseCode.slowConsumer))
+        const connection = new Connection(outlet, dialect.renderer, request.ip)
+        const actor = new Actor(ws, connection, dialect.serve(connection, request), runFork)
+        const scope = yield* Scope.make()
+        let peerCloseCode: number = CloseCode.goingAway
 
-    yield* Effect.forkScoped(
-      dialect
-        .run(connection, mailbox, request)
-        .pipe(
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause)
-              ? Effect.void
-              : Effect.logError("session failed", cause).pipe(
-                  Effect.zipRight(Effect.sync(() => connection.close(CloseCode.internalError, "internal error")))
-                )
+        yield* registry.add(connection)
+        peers.add(outlet)
+        // Finalizers run last-in first-out: the session ends (rooms left, session held or ended) before
+        // unregistering.
+        yield* Scope.addFinalizer(
+          scope,
+          Effect.zipRight(
+            registry.remove(connection),
+            Effect.sync(() => peers.delete(outlet))
           )
         )
-    )
-    yield* Deferred.await(closed)
-  }).pipe(
-    Effect.scoped,
-    Effect.catchAllDefect((defect) =>
-      Effect.logError("connection failed", defect).pipe(
-        Effect.zipRight(Effect.sync(() => ws.readyState === 1 && ws.close(CloseCode.internalError, "internal error")))
+        yield* Scope.addFinalizer(
+          scope,
+          Effect.suspend(() => chat.end(connection, peerCloseCode))
+        )
+
+        ws.on("message", (data, isBinary) => {
+          outlet.answered = true
+          if (isBinary) {
+            log(securityLog("binary frame", connection))
+            return connection.close(CloseCode.unsupportedData, "binary frames are not supported")
+          }
+          actor.deliver(data.toString())
+        })
+        ws.on("pong", () => {
+          outlet.answered = true
+        })
+        ws.on("error", (error: Error & { code?: string }) => {
+          // `ws` closes the socket itself after a protocol violation (oversized frame 1009, invalid UTF-8 1007,
+          // ...); such a close ends the session like the server's own policy closes.
+          connection.closing(error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? CloseCode.tooLarge : CloseCode.policy)
+          log(securityLog(`protocol error ${error.code ?? "unknown"}`, connection))
+        })
+        ws.once("close", (code) => {
+          peerCloseCode = code
+          runFork(actor.end(scope))
+        })
+        actor.pump()
+      }).pipe(
+        Effect.catchAllDefect((defect) =>
+          Effect.logError("connection failed", defect).pipe(
+            Effect.zipRight(
+              Effect.sync(() => ws.readyState === 1 && ws.close(CloseCode.internalError, "internal error"))
+            )
+          )
+        )
       )
-    )
-  )
+
+    return { accept }
+  })

@@ -2,8 +2,8 @@
  * Our own `ws` server under the HTTP server's `upgrade` event. The platform's built-in upgrade passes no options to
  * `ws` (EFFECT-NOTES), so it could not refuse an oversized frame before buffering it, check the Origin, or ping.
  * Here the handshake is checked (path, Origin, connection limits), the subprotocol picks the dialect, and each
- * accepted socket runs as an actor in a `FiberSet` owned by the server's scope. Closing that scope sends 1001 to
- * every client and destroys the sockets of peers that do not answer within the grace.
+ * accepted socket becomes an actor whose jobs run in a `FiberSet` owned by the server's scope. Closing that scope
+ * sends 1001 to every client and destroys the sockets of peers that do not answer within the grace.
  */
 import { Duration, Effect, FiberSet } from "effect"
 import type { IncomingMessage } from "node:http"
@@ -12,7 +12,6 @@ import { WebSocketServer as WsServer } from "ws"
 import * as JsonDialect from "../dialect/JsonDialect.js"
 import * as PlainDialect from "../dialect/PlainDialect.js"
 import { CloseCode, SUBPROTOCOL } from "../protocol/Protocol.js"
-import type { Chat } from "../server/Chat.js"
 import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import * as Heartbeat from "./Heartbeat.js"
@@ -23,12 +22,13 @@ export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Bu
 export const make = Effect.gen(function* () {
   const config = yield* ServerConfig
   const registry = yield* ConnectionRegistry
-  const runFork = yield* FiberSet.makeRuntime<ServerConfig | ConnectionRegistry | Chat>()
+  const runFork = yield* FiberSet.makeRuntime<never>()
   let accepting = true
-  const log = (line: Effect.Effect<void>) => void runFork(line)
 
   /** The live sockets, for the heartbeat and for shutdown. */
   const peers = new Set<Heartbeat.Peer>()
+  const actors = yield* SocketActor.make(runFork, peers)
+  const dialects = { json: yield* JsonDialect.make, plain: yield* PlainDialect.make }
   // One heartbeat fiber for all connections, not a sleeping fiber per socket.
   yield* Effect.forkScoped(Heartbeat.sweep(() => peers, config.pingInterval))
 
@@ -48,6 +48,9 @@ export const make = Effect.gen(function* () {
       const deadline = Date.now() + Duration.toMillis(config.closeGrace) + 250
       while (registry.size() > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
       for (const peer of peers) peer.terminate()
+      // The sockets just destroyed still end their sessions (held for resume, as after any 1001).
+      const ending = Date.now() + 250
+      while (registry.size() > 0 && Date.now() < ending) yield* Effect.sleep(Duration.millis(10))
       wss.close()
     })
   )
@@ -89,8 +92,7 @@ export const make = Effect.gen(function* () {
         ws.close(CloseCode.tryAgainLater, full)
         return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
       }
-      const dialect = ws.protocol === SUBPROTOCOL ? JsonDialect.dialect : PlainDialect.dialect
-      runFork(SocketActor.run(ws, { url, ip }, dialect, peers, log))
+      runFork(actors.accept(ws, { url, ip }, ws.protocol === SUBPROTOCOL ? dialects.json : dialects.plain))
     })
   }
 
