@@ -22,6 +22,7 @@ import {
   machineBusyMs,
   nowMs,
   numberFlag,
+  pinning,
   rawServerEntry,
   redisPid,
   Samples,
@@ -66,6 +67,7 @@ interface Config {
   readonly defaultServerArgs: boolean
   readonly repeat: number
   readonly waitQuietMs: number
+  readonly pin: boolean
 }
 
 const HELP = `bench-fanout: fan-out throughput, latency and CPU of effect-chat against a raw ws broadcast server
@@ -91,6 +93,7 @@ const HELP = `bench-fanout: fan-out throughput, latency and CPU of effect-chat a
                        do not lift the Effect server's rate and per-address connection limits
   --repeat N           run every target N times, alternating their order, and report medians (default 1)
   --wait-quiet S       before each run, wait up to S s for the machine to be idle (default 5; 0 to skip)
+  --no-pin             do not pin a single server and the load generator to separate cores (default: pinned)
   --json               print one JSON object instead of tables
 `
 
@@ -119,6 +122,7 @@ const parseConfig = (): Config | undefined => {
       "no-default-server-args": { type: "boolean", default: false },
       repeat: { type: "string" },
       "wait-quiet": { type: "string" },
+      "no-pin": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false }
     },
@@ -162,7 +166,8 @@ const parseConfig = (): Config | undefined => {
     maxRetries: values["no-max-retry"] ? 0 : 1,
     defaultServerArgs: !values["no-default-server-args"],
     repeat: num("repeat", 1, { min: 1, max: 20, integer: true }),
-    waitQuietMs: num("wait-quiet", 5, { min: 0 }) * 1000
+    waitQuietMs: num("wait-quiet", 5, { min: 0 }) * 1000,
+    pin: !values["no-pin"]
   }
 }
 
@@ -449,7 +454,10 @@ const runTarget = async (
           target === "effect" ? serverEntry : rawServerEntry,
           args,
           // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load
-          { nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "") }
+          {
+            nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== ""),
+            cpu: serverCpu
+          }
         )
       )
     }
@@ -700,7 +708,8 @@ const printTables = (config: Config, runs: ReadonlyArray<RunResult>, notes: Read
         ? `--max from ${config.rate} msg/s ×${config.stepFactor} per ${config.stepDuration} s step ` +
           `(bound: p99 ≤ ${config.maxP99Ms} ms, no loss)`
         : `${config.rate} msg/s for ${config.duration} s`) +
-      `, grace ${config.graceMs} ms, node ${process.version}`
+      `, grace ${config.graceMs} ms, node ${process.version}` +
+      (serverCpu === undefined ? ", not pinned" : `, server on CPU ${serverCpu}, load generator on the other`)
   )
   if (config.targets.includes("effect")) {
     out.push(`effect server args: ${effectServerArgs(config).join(" ") || "(none)"}`)
@@ -972,10 +981,14 @@ const waitQuiet = async (maxMs: number, log: (line: string) => void): Promise<vo
 // Main
 // ---------------------------------------------------------------------------------------------------------------------
 
+/** The core a single server is pinned to, apart from the load generator's (unset: nothing pinned). */
+let serverCpu: number | undefined
+
 const main = async (): Promise<number> => {
   const config = parseConfig()
   if (config === undefined) return 0
   installCleanup()
+  if (config.pin && config.nodes === 1) serverCpu = pinning()?.server
   const log = (line: string) => process.stderr.write(`${line}\n`)
   const notes: Array<string> = []
   let redis: { url: string; pid: number | undefined; stop?: () => Promise<void> } | undefined

@@ -5,10 +5,12 @@
  *
  * - `publish` gives a room message the next id (rising by exactly 1) and its timestamp, and every subscriber of the
  *   room receives it in id order.
- * - `subscribe` returns the id of the last message published before the subscription, so the subscriber knows
- *   which messages its feed will carry and which it must read from history.
+ * - `subscribe` hands the room's events to a sink, synchronously and in id order, and returns the id of the last
+ *   message published before the subscription, so the subscriber knows which messages the sink will get and which
+ *   it must read from history. A sink is a plain callback (the room actor's mailbox), not a queue with a fiber
+ *   waiting on it: an event costs no fiber wake-up on its way to the room actor.
  */
-import { Context, Duration, Effect, Layer, PubSub, Queue, Schedule, Scope } from "effect"
+import { Context, Duration, Effect, Layer, PubSub, type Queue, Schedule, type Scope } from "effect"
 import type * as Protocol from "../protocol/Protocol.js"
 import type { BackendError } from "./BackendError.js"
 
@@ -31,10 +33,12 @@ export interface HistoryPage {
 }
 
 export interface RoomFeed {
-  /** Id of the last message published before this feed started; the feed carries only later ones. */
+  /** Id of the last message published before this feed started; the sink gets only later ones. */
   readonly lastId: number
-  readonly events: Queue.Dequeue<RoomEvent>
 }
+
+/** Where a subscription's events go, as they happen. */
+export type RoomSink = (event: RoomEvent) => void
 
 export interface HubService {
   readonly publish: (
@@ -42,7 +46,7 @@ export interface HubService {
     post: { readonly from: string; readonly text: string }
   ) => Effect.Effect<Protocol.Message, BackendError>
   readonly announce: (room: string, event: Exclude<RoomEvent, { _tag: "Message" }>) => Effect.Effect<void, BackendError>
-  readonly subscribe: (room: string) => Effect.Effect<RoomFeed, BackendError, Scope.Scope>
+  readonly subscribe: (room: string, sink: RoomSink) => Effect.Effect<RoomFeed, BackendError, Scope.Scope>
   /**
    * Messages of a room, oldest first: up to `limit` messages with `after < id < before` (either bound optional),
    * taking the newest ones when more match unless `oldestFirst`.
@@ -75,8 +79,7 @@ interface MemoryRoom {
   seq: number
   /** The newest `historyRetain` messages, oldest first. */
   readonly messages: Array<Protocol.Message>
-  readonly pubsub: PubSub.PubSub<RoomEvent>
-  subscribers: number
+  readonly sinks: Set<RoomSink>
   lastActivity: number
 }
 
@@ -101,8 +104,7 @@ export const makeMemory = (options: MemoryHubOptions) =>
         state = {
           seq: 0,
           messages: [],
-          pubsub: Effect.runSync(PubSub.unbounded<RoomEvent>()),
-          subscribers: 0,
+          sinks: new Set(),
           lastActivity: Date.now()
         }
         rooms.set(name, state)
@@ -113,7 +115,7 @@ export const makeMemory = (options: MemoryHubOptions) =>
     const sweep = Effect.sync(() => {
       const now = Date.now()
       for (const [name, state] of rooms) {
-        if (state.subscribers === 0 && (state.messages.length === 0 || now - state.lastActivity > ttl))
+        if (state.sinks.size === 0 && (state.messages.length === 0 || now - state.lastActivity > ttl))
           rooms.delete(name)
       }
     })
@@ -136,30 +138,33 @@ export const makeMemory = (options: MemoryHubOptions) =>
         if (state.messages.length > options.historyRetain)
           state.messages.splice(0, state.messages.length - options.historyRetain)
         state.lastActivity = frame.at
-        state.pubsub.unsafeOffer({ _tag: "Message", frame })
+        const event: RoomEvent = { _tag: "Message", frame }
+        for (const sink of state.sinks) sink(event)
         return frame
       })
 
     const announce: HubService["announce"] = (name, event) =>
       Effect.sync(() => {
         const state = rooms.get(name)
-        if (state !== undefined) state.pubsub.unsafeOffer(event)
+        if (state !== undefined) for (const sink of state.sinks) sink(event)
       })
 
-    const subscribe: HubService["subscribe"] = (name) =>
-      Effect.gen(function* () {
-        const state = room(name)
-        const events = yield* PubSub.subscribe(state.pubsub)
-        state.subscribers++
-        yield* Effect.addFinalizer(() =>
+    const subscribe: HubService["subscribe"] = (name, sink) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const state = room(name)
+          // A sink of its own per subscription, so the same function subscribed twice is two subscribers.
+          const own: RoomSink = (event) => sink(event)
+          state.sinks.add(own)
+          return { state, own }
+        }),
+        ({ own, state }) =>
           Effect.sync(() => {
-            state.subscribers--
+            state.sinks.delete(own)
             state.lastActivity = Date.now()
-            if (state.subscribers === 0 && state.messages.length === 0 && rooms.get(name) === state) rooms.delete(name)
+            if (state.sinks.size === 0 && state.messages.length === 0 && rooms.get(name) === state) rooms.delete(name)
           })
-        )
-        return { lastId: state.seq, events }
-      })
+      ).pipe(Effect.map(({ state }) => ({ lastId: state.seq })))
 
     const history: HubService["history"] = (name, query) =>
       Effect.sync(() => {

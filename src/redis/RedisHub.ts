@@ -9,7 +9,7 @@
  */
 import { Duration, Effect, Layer, Queue, Schedule } from "effect"
 import { BackendError } from "../backend/BackendError.js"
-import { type DirectEnvelope, Hub, type HubService, type RoomEvent } from "../backend/Hub.js"
+import { type DirectEnvelope, Hub, type HubService, type RoomEvent, type RoomSink } from "../backend/Hub.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import { RedisClient } from "./RedisClient.js"
 import { script } from "./RedisKeys.js"
@@ -49,7 +49,7 @@ redis.call('ZREMRANGEBYSCORE', key('rooms'), '-inf', string.format('(%d', now - 
 
 interface Feed {
   readonly room: string
-  readonly events: Queue.Queue<RoomEvent>
+  readonly sink: RoomSink
   /** Highest message id put on this feed, or the room's last id when it started. */
   last: number
 }
@@ -83,7 +83,7 @@ const make = (config: RedisHubOptions) =>
 
     const put = (feed: Feed, event: RoomEvent) => {
       if (event._tag === "Message" && event.frame.id > feed.last) feed.last = event.frame.id
-      feed.events.unsafeOffer(event)
+      feed.sink(event)
     }
 
     const publish: HubService["publish"] = (room, post) =>
@@ -105,10 +105,9 @@ const make = (config: RedisHubOptions) =>
         .command("oldest", ["XRANGE", keys.roomLog(room), "-", "+", "COUNT", 1])
         .pipe(Effect.map((reply) => decodeEntries(room, reply)[0]?.id ?? 0))
 
-    const subscribe: HubService["subscribe"] = (room) =>
+    const subscribe: HubService["subscribe"] = (room, sink) =>
       Effect.gen(function* () {
-        const events = yield* Effect.acquireRelease(Queue.unbounded<RoomEvent>(), Queue.shutdown)
-        const feed: Feed = { room, events, last: 0 }
+        const feed: Feed = { room, sink, last: 0 }
         yield* pubsub.subscribe(keys.roomChannel(room), (payload) => {
           const event = decodeEvent(room, payload)
           if (event !== undefined) put(feed, event)
@@ -129,7 +128,7 @@ const make = (config: RedisHubOptions) =>
         // has it; what both carry, the room actor drops by id.
         const lastId = yield* latest(room)
         feed.last = Math.max(feed.last, lastId)
-        return { lastId, events }
+        return { lastId }
       })
 
     const history: HubService["history"] = (room, query) =>

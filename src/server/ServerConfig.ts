@@ -15,6 +15,11 @@ export interface ServerSettings {
   readonly historyRetain: number
   /** Messages sent after a join. */
   readonly joinHistory: number
+  /**
+   * Rooms with more members than this do not announce each join and leave (`joined`/`left`): in a big room they
+   * would cost every member a frame per arrival. `members` and `who` stay exact.
+   */
+  readonly presenceLimit: number
   /** How long an empty room's history is kept before the room is forgotten. */
   readonly roomTtl: Duration.Duration
   readonly maxRoomsPerConnection: number
@@ -44,6 +49,7 @@ export const defaults: ServerSettings = {
   maxFrameBytes: 64 * 1024,
   historyRetain: 100,
   joinHistory: 50,
+  presenceLimit: 1000,
   roomTtl: Duration.minutes(10),
   maxRoomsPerConnection: 100,
   resumeWindow: Duration.minutes(2),

@@ -23,7 +23,10 @@ export interface HistoryQuery {
 }
 
 export interface SessionRequests {
-  /** Completes with the message's id; a retried send (same ref, room and text) gets its first id back. */
+  /**
+   * Completes with the message's id; a retried send (same ref, room and text) gets its first id back. With a ref (a
+   * send that will be acknowledged) it completes once the message has gone out to the room's members here.
+   */
   readonly send: (connection: Connection, room: string, text: string, ref?: string) => Effect.Effect<number, ChatError>
   readonly join: (connection: Connection, room: string) => Effect.Effect<void, ChatError>
   readonly leave: (connection: Connection, room: string) => Effect.Effect<void, ChatError>
@@ -71,7 +74,11 @@ export const make = Effect.gen(function* () {
       const seen = ref === undefined ? undefined : session.sentBefore(ref, room, text)
       if (seen !== undefined) return seen
       const message = yield* hub.publish(room, { from: session.name, text }).pipe(Effect.catchAll(unavailable))
-      if (ref !== undefined) session.rememberSent(ref, room, text, message.id)
+      if (ref === undefined) return message.id
+      session.rememberSent(ref, room, text, message.id)
+      // Acknowledged after the message went out: the sender sees its message before the ack, and what it sends after
+      // the ack cannot overtake it.
+      yield* rooms.delivered(room, message.id)
       return message.id
     })
 
