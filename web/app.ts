@@ -11,17 +11,19 @@ import { Conversation, conversationId, type Item, type PendingItem } from "./mod
 import {
   type ClientFrame,
   type Direct,
-  type ErrorFrame,
   type History,
   isValidName,
   isValidRoom,
   type Message,
   nameKey,
-  type ServerFrame,
-  type Welcome
-} from "./protocol.js"
+  type ServerFrame
+} from "../src/protocol/Protocol.js"
+import type * as Protocol from "../src/protocol/Protocol.js"
 import { readPreferredName, readSession, savePreferredName, saveSession } from "./storage.js"
 import { renderItem, renderStatus } from "./view.js"
+
+type Welcome = typeof Protocol.Welcome.Type
+type ErrorFrame = typeof Protocol.ErrorFrame.Type
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Page elements
@@ -481,7 +483,7 @@ const onAck = (ref: string, id: number | undefined) => {
   }
 }
 
-const ERROR_TEXT: Record<string, string> = {
+const ERROR_TEXT: Partial<Record<ErrorFrame["code"], string>> = {
   name_taken: "That name is taken.",
   invalid_name: "Names are 1–32 letters, digits, _ - or . (user + digits is reserved).",
   invalid_room: "Room names are 1–64 letters, digits, _ - or .",

@@ -5,7 +5,9 @@
  * ref (`ack` or `error`) or the caller settles it; the server recognises a repeated `send` ref, so nothing is posted
  * twice.
  */
-import { type ClientFrame, decodeServerFrame, encode, type ServerFrame, SUBPROTOCOL } from "./protocol.js"
+// Deep imports keep the bundle small: esbuild drops what a module does not use, but not what a barrel re-exports.
+import * as Either from "effect/Either"
+import { type ClientFrame, decodeServerFrame, encode, type ServerFrame, SUBPROTOCOL } from "../src/protocol/Protocol.js"
 
 export type ConnectionState =
   | { readonly kind: "connecting" }
@@ -165,9 +167,9 @@ export class ChatConnection {
     socket.addEventListener("message", (event: MessageEvent) => {
       if (generation !== this.generation || typeof event.data !== "string") return
       this.lastFrameAt = Date.now()
+      // A frame this client does not understand is dropped here, at the edge, instead of breaking the UI further in.
       const frame = decodeServerFrame(event.data)
-      if (frame === undefined) return
-      this.onFrame(frame)
+      if (Either.isRight(frame)) this.onFrame(frame.right)
     })
     socket.addEventListener("close", (event: CloseEvent) => {
       if (generation !== this.generation) return

@@ -6,7 +6,7 @@
  * correctly whatever order they arrive in; a presence or notice line sorts right after the newest message known when
  * it happened; messages still being sent stay at the end.
  */
-import { nameKey } from "./protocol.js"
+import { nameKey } from "../src/protocol/Rules.js"
 
 export type ItemBody =
   | {
