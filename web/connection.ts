@@ -7,6 +7,7 @@
  */
 // Deep imports keep the bundle small: esbuild drops what a module does not use, but not what a barrel re-exports.
 import * as Either from "effect/Either"
+import { backoffDelay, FINAL_CLOSES, isFinalClose } from "../src/client/ReconnectPolicy.js"
 import { type ClientFrame, decodeServerFrame, encode, type ServerFrame, SUBPROTOCOL } from "../src/protocol/Protocol.js"
 
 export type ConnectionState =
@@ -24,25 +25,9 @@ export interface ConnectionHooks {
   readonly onSessionEnded: () => void
 }
 
-const BACKOFF_BASE_MS = 500
-const BACKOFF_MAX_MS = 30_000
 /** Without any frame for this long the socket is presumed dead (a sleeping laptop, a silently dropped NAT entry). */
 const IDLE_PING_MS = 25_000
 const DEAD_AFTER_MS = 45_000
-
-/** Server closes after which the old session is gone and reconnecting would not help without the user's say. */
-const FINAL_CLOSES: Record<number, string> = {
-  1003: "The server rejected a frame from this client.",
-  1008: "The server closed the session (policy).",
-  1009: "A message was too large for the server.",
-  4009: "This session was opened in another tab or window."
-}
-
-/** Full-jitter exponential backoff: uniformly between half and all of the capped exponential delay. */
-export const backoffDelay = (attempt: number, random: () => number = Math.random): number => {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16))
-  return Math.round(ceiling / 2 + random() * (ceiling / 2))
-}
 
 interface Outgoing {
   readonly ref: string
@@ -192,11 +177,10 @@ export class ChatConnection {
   private onClosed(code: number): void {
     this.stopHeartbeat()
     this.socket = undefined
-    const final = FINAL_CLOSES[code]
     // A session the server refused before `welcome` with 1008 is as final as one it closed later.
-    if (final !== undefined) {
+    if (isFinalClose(code)) {
       this.hooks.onSessionEnded()
-      this.setState({ kind: "offline", reason: final })
+      this.setState({ kind: "offline", reason: FINAL_CLOSES[code] ?? "The session was closed." })
       return
     }
     this.scheduleReconnect()
