@@ -90,12 +90,6 @@ export class ChatConnection {
     if (this.isOnline && !this.flushHeld) this.write(outgoing)
   }
 
-  /** Whether the request was written to some socket at least once (so the server may have seen it). */
-  wasSent(ref: string): boolean {
-    const outgoing = this.outbox.get(ref)
-    return outgoing !== undefined && outgoing.sentOn >= 0
-  }
-
   /** Drops a request from the outbox: answered, or known to have arrived. */
   settle(ref: string): void {
     this.outbox.delete(ref)
