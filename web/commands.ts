@@ -2,7 +2,7 @@
  * What the composer's text asks for. Plain text is a message; a leading `/` is a command, as in the plain dialect
  * and the terminal client, so the same habits work everywhere. `//` sends a message that starts with a slash.
  */
-import { checkText, MAX_TEXT_CODE_POINTS } from "./protocol.js"
+import { checkText, MAX_TEXT_CODE_POINTS } from "../src/protocol/Rules.js"
 
 export type ComposerAction =
   | { readonly kind: "say"; readonly text: string }

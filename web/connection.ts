@@ -5,7 +5,10 @@
  * ref (`ack` or `error`) or the caller settles it; the server recognises a repeated `send` ref, so nothing is posted
  * twice.
  */
-import { type ClientFrame, decodeServerFrame, encode, type ServerFrame, SUBPROTOCOL } from "./protocol.js"
+// Deep imports keep the bundle small: esbuild drops what a module does not use, but not what a barrel re-exports.
+import * as Either from "effect/Either"
+import { backoffDelay, FINAL_CLOSES, isFinalClose } from "../src/client/ReconnectPolicy.js"
+import { type ClientFrame, decodeServerFrame, encode, type ServerFrame, SUBPROTOCOL } from "../src/protocol/Protocol.js"
 
 export type ConnectionState =
   | { readonly kind: "connecting" }
@@ -22,25 +25,9 @@ export interface ConnectionHooks {
   readonly onSessionEnded: () => void
 }
 
-const BACKOFF_BASE_MS = 500
-const BACKOFF_MAX_MS = 30_000
 /** Without any frame for this long the socket is presumed dead (a sleeping laptop, a silently dropped NAT entry). */
 const IDLE_PING_MS = 25_000
 const DEAD_AFTER_MS = 45_000
-
-/** Server closes after which the old session is gone and reconnecting would not help without the user's say. */
-const FINAL_CLOSES: Record<number, string> = {
-  1003: "The server rejected a frame from this client.",
-  1008: "The server closed the session (policy).",
-  1009: "A message was too large for the server.",
-  4009: "This session was opened in another tab or window."
-}
-
-/** Full-jitter exponential backoff: uniformly between half and all of the capped exponential delay. */
-export const backoffDelay = (attempt: number, random: () => number = Math.random): number => {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16))
-  return Math.round(ceiling / 2 + random() * (ceiling / 2))
-}
 
 interface Outgoing {
   readonly ref: string
@@ -103,12 +90,6 @@ export class ChatConnection {
     if (this.isOnline && !this.flushHeld) this.write(outgoing)
   }
 
-  /** Whether the request was written to some socket at least once (so the server may have seen it). */
-  wasSent(ref: string): boolean {
-    const outgoing = this.outbox.get(ref)
-    return outgoing !== undefined && outgoing.sentOn >= 0
-  }
-
   /** Drops a request from the outbox: answered, or known to have arrived. */
   settle(ref: string): void {
     this.outbox.delete(ref)
@@ -165,9 +146,9 @@ export class ChatConnection {
     socket.addEventListener("message", (event: MessageEvent) => {
       if (generation !== this.generation || typeof event.data !== "string") return
       this.lastFrameAt = Date.now()
+      // A frame this client does not understand is dropped here, at the edge, instead of breaking the UI further in.
       const frame = decodeServerFrame(event.data)
-      if (frame === undefined) return
-      this.onFrame(frame)
+      if (Either.isRight(frame)) this.onFrame(frame.right)
     })
     socket.addEventListener("close", (event: CloseEvent) => {
       if (generation !== this.generation) return
@@ -190,11 +171,10 @@ export class ChatConnection {
   private onClosed(code: number): void {
     this.stopHeartbeat()
     this.socket = undefined
-    const final = FINAL_CLOSES[code]
     // A session the server refused before `welcome` with 1008 is as final as one it closed later.
-    if (final !== undefined) {
+    if (isFinalClose(code)) {
       this.hooks.onSessionEnded()
-      this.setState({ kind: "offline", reason: final })
+      this.setState({ kind: "offline", reason: FINAL_CLOSES[code] ?? "The session was closed." })
       return
     }
     this.scheduleReconnect()

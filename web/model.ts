@@ -1,12 +1,14 @@
 /**
  * What the browser knows about each conversation (a room, or direct messages with one person): its timeline in
- * display order, deduplicated, plus the room's members and paging state. No DOM here; the view mirrors `items`.
+ * display order, deduplicated, plus the room's members and paging state. No DOM here; the page mirrors `items`.
+ * Only the reducer (state.ts) changes a conversation. Items are immutable: a change replaces the item, so the page
+ * can tell by identity which ones to redraw.
  *
  * Timeline order: room messages sort by their id, so history pages, resume catch-up and live messages interleave
  * correctly whatever order they arrive in; a presence or notice line sorts right after the newest message known when
  * it happened; messages still being sent stay at the end.
  */
-import { nameKey } from "./protocol.js"
+import { compareNames, nameKey } from "../src/protocol/Rules.js"
 
 export type ItemBody =
   | {
@@ -14,10 +16,10 @@ export type ItemBody =
       readonly id: number
       readonly from: string
       readonly text: string
-      at: number
+      readonly at: number
       readonly mine: boolean
       /** Built from our own `ack` before the server's copy arrived; the copy replaces its time. */
-      provisional: boolean
+      readonly provisional: boolean
     }
   | {
       readonly kind: "direct"
@@ -35,11 +37,14 @@ export type ItemBody =
       /** Our name when it was sent, and the room's newest id then: the server's copy must come from that name, later. */
       readonly sender: string
       readonly afterId: number
-      state: "queued" | "sending" | "sent" | "failed"
-      error: string | undefined
+      readonly state: PendingState
+      readonly error: string | undefined
     }
 
-export type PendingItem = Item & { readonly body: Extract<ItemBody, { kind: "pending" }> }
+/** `queued`: waits for the connection; `sending`: written, no answer yet; `sent`: acknowledged, no copy yet. */
+export type PendingState = "queued" | "sending" | "sent" | "failed"
+export type PendingBody = Extract<ItemBody, { kind: "pending" }>
+export type PendingItem = Item & { readonly body: PendingBody }
 
 export interface Item {
   /** See `Conversation.startEpoch`; pending sends use +Infinity so they stay last. */
@@ -49,13 +54,11 @@ export interface Item {
   readonly body: ItemBody
 }
 
-let sequence = 0
-const nextMinor = () => ++sequence
-
 const before = (a: Item, b: Item) =>
   a.epoch !== b.epoch ? a.epoch < b.epoch : a.major !== b.major ? a.major < b.major : a.minor < b.minor
 
-type MessageBody = Extract<ItemBody, { kind: "message" }>
+export type MessageBody = Extract<ItemBody, { kind: "message" }>
+export type DirectBody = Extract<ItemBody, { kind: "direct" }>
 
 const sameMessage = (a: ItemBody, b: MessageBody) =>
   a.kind === "message" && a.id === b.id && a.from === b.from && a.text === b.text && a.at === b.at
@@ -75,6 +78,8 @@ export class Conversation {
   private previous = new Map<number, Item>()
   private epoch = 0
   private readonly directKeys = new Set<string>()
+  /** Orders lines that share a position (events, direct messages of the same millisecond) by arrival. */
+  private sequence = 0
   /** Highest and lowest room message id known; -1 / Infinity while none. */
   maxId = -1
   minId = Number.POSITIVE_INFINITY
@@ -85,7 +90,6 @@ export class Conversation {
   loadingOlder: string | undefined
   members: Array<string> = []
   unread = 0
-  joined = true
 
   constructor(
     readonly kind: ConversationKind,
@@ -140,31 +144,39 @@ export class Conversation {
     return low
   }
 
-  remove(item: Item): number {
+  remove(item: Item): void {
     const index = this.items.indexOf(item)
     if (index >= 0) this.items.splice(index, 1)
-    return index
+  }
+
+  /** Puts `next` where `item` is; `next` must sort at the same place (same epoch, major and minor). */
+  replace(item: Item, next: Item): void {
+    const index = this.items.indexOf(item)
+    if (index >= 0) this.items[index] = next
+    if (next.body.kind === "message" && this.messageIds.get(next.body.id) === item) {
+      this.messageIds.set(next.body.id, next)
+    }
   }
 
   messageItem(body: MessageBody): Item {
     return { epoch: this.epoch, major: body.id, minor: 0, body }
   }
 
-  directItem(body: Extract<ItemBody, { kind: "direct" }>): Item {
-    return { epoch: this.epoch, major: body.at, minor: nextMinor(), body }
+  directItem(body: DirectBody): Item {
+    return { epoch: this.epoch, major: body.at, minor: ++this.sequence, body }
   }
 
   /** A line placed after everything currently known (a presence change, a warning). */
   eventItem(text: string, at: number, warning = false): Item {
     const major = this.kind === "room" ? this.maxId : at
-    return { epoch: this.epoch, major, minor: nextMinor(), body: { kind: "event", text, at, warning } }
+    return { epoch: this.epoch, major, minor: ++this.sequence, body: { kind: "event", text, at, warning } }
   }
 
   pendingItem(ref: string, text: string, sender: string, online: boolean): PendingItem {
     return {
       epoch: Number.POSITIVE_INFINITY,
       major: 0,
-      minor: nextMinor(),
+      minor: ++this.sequence,
       body: {
         kind: "pending",
         ref,
@@ -177,8 +189,15 @@ export class Conversation {
     }
   }
 
+  /** Pending sends, oldest first; they are always the last items. */
   pendings(): Array<PendingItem> {
-    return this.items.filter((item): item is PendingItem => item.body.kind === "pending")
+    let first = this.items.length
+    while (first > 0 && this.items[first - 1]!.body.kind === "pending") first--
+    return this.items.slice(first) as Array<PendingItem>
+  }
+
+  pending(ref: string): PendingItem | undefined {
+    return this.pendings().find((item) => item.body.ref === ref)
   }
 
   setMembers(names: ReadonlyArray<string>): void {
@@ -205,5 +224,4 @@ export class Conversation {
   }
 }
 
-const sortNames = (names: ReadonlyArray<string>) =>
-  [...new Set(names)].sort((a, b) => nameKey(a).localeCompare(nameKey(b)))
+const sortNames = (names: ReadonlyArray<string>) => [...new Set(names)].sort(compareNames)

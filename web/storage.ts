@@ -3,7 +3,7 @@
  * resumes the same session (the server holds a dropped session for its resume window, name included). The chosen
  * name lives in localStorage, so the next visit asks for it again. Storage can be disabled; then nothing persists.
  */
-import { isValidName, isValidRoom } from "./protocol.js"
+import { isValidName, isValidRoom } from "../src/protocol/Rules.js"
 
 const SESSION_KEY = "effect-chat.session"
 const NAME_KEY = "effect-chat.name"

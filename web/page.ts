@@ -1,0 +1,281 @@
+/**
+ * The page: its elements (index.html) and how the state shows in them. `render` runs after every update. A section
+ * is only rebuilt when what it shows changed (a list rebuilt under the pointer would swallow a click), and the
+ * timeline is reconciled item by item, so a new message is inserted in place and the reader's scroll position holds.
+ */
+import { byId, h, replaceChildren, setText } from "./dom.js"
+import type { Conversation, Item } from "./model.js"
+import type { ChatState, FieldError } from "./state.js"
+import { renderItem } from "./view.js"
+
+export const pageElements = () => ({
+  status: byId("status"),
+  reconnectNow: byId<HTMLButtonElement>("reconnect-now"),
+  roomsToggle: byId<HTMLButtonElement>("rooms-toggle"),
+  membersToggle: byId<HTMLButtonElement>("members-toggle"),
+  sidebar: byId("sidebar"),
+  membersPanel: byId("members-panel"),
+  scrim: byId("scrim"),
+  nameForm: byId<HTMLFormElement>("name-form"),
+  nameInput: byId<HTMLInputElement>("name-input"),
+  nameError: byId("name-error"),
+  roomList: byId<HTMLUListElement>("room-list"),
+  joinForm: byId<HTMLFormElement>("join-form"),
+  joinInput: byId<HTMLInputElement>("join-input"),
+  joinError: byId("join-error"),
+  dmList: byId<HTMLUListElement>("dm-list"),
+  dmEmpty: byId("dm-empty"),
+  title: byId("conversation-title"),
+  subtitle: byId("conversation-subtitle"),
+  leaveButton: byId<HTMLButtonElement>("leave-button"),
+  notice: byId("notice"),
+  noticeText: byId("notice-text"),
+  noticeDismiss: byId<HTMLButtonElement>("notice-dismiss"),
+  scroller: byId("scroller"),
+  loadOlder: byId<HTMLButtonElement>("load-older"),
+  historyStart: byId("history-start"),
+  messages: byId<HTMLOListElement>("messages"),
+  emptyState: byId("empty-state"),
+  composer: byId<HTMLFormElement>("composer"),
+  composerInput: byId<HTMLTextAreaElement>("composer-input"),
+  composerError: byId("composer-error"),
+  membersHeading: byId("members-heading"),
+  memberList: byId<HTMLUListElement>("member-list"),
+  announcer: byId("announcer")
+})
+
+export type PageElements = ReturnType<typeof pageElements>
+
+/** What the last update asked of the timeline beyond showing the state: see `opened` and `stick` in state.ts. */
+export interface TimelineHints {
+  readonly opened: boolean
+  readonly stick: boolean
+}
+
+export interface Page {
+  readonly render: (state: ChatState, hints: TimelineHints) => void
+}
+
+export const makePage = (ui: PageElements): Page => {
+  const timeline = makeTimeline(ui)
+  const sidebar = memo(sidebarKey, (state: ChatState) => renderSidebar(ui, state))
+  const header = memo(headerKey, (state: ChatState) => renderHeader(ui, state.active))
+  const members = memo(membersKey, (state: ChatState) => renderMembers(ui, state))
+  return {
+    render: (state, hints) => {
+      timeline.render(state, hints)
+      sidebar(state)
+      header(state)
+      members(state)
+      renderHistoryControls(ui, state.active)
+      renderFieldError(ui.nameError, ui.nameInput, state.nameError)
+      renderFieldError(ui.joinError, ui.joinInput, state.joinError)
+      renderComposerError(ui, state.composerError)
+      renderNotice(ui, state.notice)
+    }
+  }
+}
+
+/** Runs `render` only when `key` of its input changed since the last run. */
+const memo = <A>(key: (a: A) => string, render: (a: A) => void) => {
+  let last: string | undefined
+  return (a: A) => {
+    const next = key(a)
+    if (next === last) return
+    last = next
+    render(a)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Timeline
+// ---------------------------------------------------------------------------------------------------------------------
+
+const makeTimeline = (ui: PageElements) => {
+  let shown: Conversation | undefined
+  const elements = new Map<Item, HTMLLIElement>()
+
+  const nearBottom = () => ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 48
+  const scrollToBottom = () => {
+    ui.scroller.scrollTop = ui.scroller.scrollHeight
+  }
+  const element = (item: Item, me: string) => {
+    const li = renderItem(item, me)
+    elements.set(item, li)
+    return li
+  }
+
+  const showAll = (conversation: Conversation | undefined, me: string) => {
+    shown = conversation
+    elements.clear()
+    replaceChildren(ui.messages, ...(conversation?.items ?? []).map((item) => element(item, me)))
+    scrollToBottom()
+  }
+
+  /** Removes the elements of items that left, inserts those that came; existing elements keep their order. */
+  const reconcile = (items: ReadonlyArray<Item>, me: string, stick: boolean) => {
+    const present = new Set(items)
+    for (const [item, li] of elements) {
+      if (present.has(item)) continue
+      li.remove()
+      elements.delete(item)
+    }
+    if (elements.size === items.length) return
+    const wasAtBottom = nearBottom()
+    const anchor = ui.scroller.scrollHeight - ui.scroller.scrollTop
+    const prepended = items.length > 1 && !elements.has(items[0]!)
+    let next: HTMLLIElement | null = null
+    for (let i = items.length - 1; i >= 0; i--) {
+      const item = items[i]!
+      const existing = elements.get(item)
+      next = existing ?? ui.messages.insertBefore(element(item, me), next)
+    }
+    if (prepended && !wasAtBottom) ui.scroller.scrollTop = ui.scroller.scrollHeight - anchor
+    else if (wasAtBottom || stick) scrollToBottom()
+  }
+
+  return {
+    render: (state: ChatState, hints: TimelineHints) => {
+      if (hints.opened || state.active !== shown) showAll(state.active, state.me)
+      else reconcile(state.active?.items ?? [], state.me, hints.stick)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------------------------------
+
+const sidebarKey = (state: ChatState) =>
+  JSON.stringify([state.active?.id, [...state.conversations.values()].map((c) => [c.id, c.title, c.unread])])
+
+const conversationButton = (conversation: Conversation, label: string, active: boolean) =>
+  h(
+    "li",
+    {},
+    h(
+      "button",
+      {
+        type: "button",
+        class: "conversation-button",
+        "data-conversation": conversation.id,
+        "aria-current": active ? "true" : undefined
+      },
+      h("span", { class: "conversation-name" }, label),
+      conversation.unread > 0 &&
+        h("span", { class: "badge" }, String(conversation.unread), h("span", { class: "visually-hidden" }, " unread"))
+    )
+  )
+
+const renderSidebar = (ui: PageElements, state: ChatState) => {
+  const focused =
+    document.activeElement instanceof HTMLElement ? document.activeElement.dataset.conversation : undefined
+  const button = (c: Conversation, label: string) => conversationButton(c, label, c === state.active)
+  replaceChildren(ui.roomList, ...state.joinedRooms().map((room) => button(room, `# ${room.title}`)))
+  const directs = state.directConversations()
+  replaceChildren(ui.dmList, ...directs.map((dm) => button(dm, `@ ${dm.title}`)))
+  ui.dmEmpty.hidden = directs.length > 0
+  if (focused !== undefined) {
+    for (const button of document.querySelectorAll<HTMLButtonElement>("button[data-conversation]")) {
+      if (button.dataset.conversation === focused) button.focus()
+    }
+  }
+  const unread = [...state.conversations.values()].reduce((sum, c) => sum + c.unread, 0)
+  document.title = unread > 0 ? `(${unread}) effect-chat` : "effect-chat"
+  ui.roomsToggle.classList.toggle("has-unread", unread > 0)
+}
+
+const headerKey = (state: ChatState) => JSON.stringify([state.active?.kind, state.active?.title])
+
+const renderHeader = (ui: PageElements, conversation: Conversation | undefined) => {
+  if (conversation === undefined) {
+    setText(ui.title, "No room")
+    setText(ui.subtitle, "")
+    ui.leaveButton.hidden = true
+    ui.membersToggle.hidden = true
+    ui.composerInput.placeholder = "Join a room to chat"
+    return
+  }
+  const room = conversation.kind === "room"
+  const title = conversation.title
+  setText(ui.title, room ? `# ${title}` : `@ ${title}`)
+  if (!room) setText(ui.subtitle, "Direct messages")
+  ui.leaveButton.hidden = false
+  setText(ui.leaveButton, room ? "Leave room" : "Close")
+  ui.leaveButton.setAttribute("aria-label", room ? `Leave room ${title}` : `Close conversation with ${title}`)
+  ui.membersToggle.hidden = !room
+  ui.composerInput.placeholder = room ? `Message #${title}` : `Direct message to ${title}`
+  ui.scroller.setAttribute("aria-label", room ? `Messages in ${title}` : `Direct messages with ${title}`)
+}
+
+/** The room's members, or for a direct conversation its two people. */
+const shownMembers = (state: ChatState): ReadonlyArray<string> => {
+  const active = state.active
+  if (active === undefined) return []
+  if (active.kind === "room") return active.members
+  return state.isMe(active.title) ? [state.me] : [state.me, active.title]
+}
+
+const membersKey = (state: ChatState) => JSON.stringify([state.active?.kind, state.me, shownMembers(state)])
+
+const renderMembers = (ui: PageElements, state: ChatState) => {
+  const room = state.active?.kind === "room"
+  const members = shownMembers(state)
+  setText(ui.membersHeading, room ? "In this room" : "In this conversation")
+  const member = (name: string) =>
+    state.isMe(name)
+      ? h("span", { class: "member me" }, name, h("span", { class: "you-tag" }, "you"))
+      : !room
+        ? h("span", { class: "member" }, name)
+        : h(
+            "button",
+            { type: "button", class: "member", "data-member": name, "aria-label": `Send a direct message to ${name}` },
+            name
+          )
+  replaceChildren(ui.memberList, ...members.map((name) => h("li", {}, member(name))))
+  setText(ui.membersToggle, `Members (${members.length})`)
+  if (room) setText(ui.subtitle, `${members.length} here`)
+}
+
+const renderHistoryControls = (ui: PageElements, conversation: Conversation | undefined) => {
+  const room = conversation?.kind === "room" ? conversation : undefined
+  ui.loadOlder.hidden = room === undefined || !room.more
+  ui.loadOlder.disabled = room?.loadingOlder !== undefined
+  setText(ui.loadOlder, room?.loadingOlder !== undefined ? "Loading older messages…" : "Load older messages")
+  ui.historyStart.hidden = room === undefined || !room.initialized || room.more || room.maxId < 0
+  const empty = conversation === undefined || conversation.items.length === 0
+  ui.emptyState.hidden = !empty
+  if (!empty) return
+  setText(
+    ui.emptyState,
+    conversation === undefined
+      ? "You are not in any room. Join one from the list of rooms."
+      : !conversation.initialized
+        ? "Loading messages…"
+        : conversation.kind === "room"
+          ? "No messages yet. Say hello!"
+          : `Your direct messages with ${conversation.title} appear here.`
+  )
+}
+
+const renderFieldError = (element: HTMLElement, input: HTMLInputElement, error: FieldError | undefined) => {
+  element.hidden = error === undefined
+  setText(element, error?.text ?? "")
+  if (error === undefined) {
+    delete element.dataset.code
+    input.removeAttribute("aria-invalid")
+  } else {
+    element.dataset.code = error.code
+    input.setAttribute("aria-invalid", "true")
+  }
+}
+
+const renderComposerError = (ui: PageElements, error: string | undefined) => {
+  ui.composerError.hidden = error === undefined
+  if (error !== undefined) setText(ui.composerError, error)
+}
+
+const renderNotice = (ui: PageElements, notice: string | undefined) => {
+  ui.notice.hidden = notice === undefined
+  if (notice !== undefined) setText(ui.noticeText, notice)
+}

@@ -1,0 +1,202 @@
+/**
+ * What the browser client knows, and how it changes. Every server frame and every local action of the user is an
+ * `Event`; `update` applies it to the `ChatState` and returns the `Command`s it calls for: frames for the connection,
+ * timers, storage, and hints the page cannot read off the state (scroll to the bottom, announce a message).
+ *
+ * `update` is the one way the model changes: frames.ts handles what the server says, actions.ts what the user does,
+ * step.ts holds what both need. No DOM, no timers, no clock and no randomness in any of them (the time comes with
+ * each update, the ref prefix with the state), so the whole client logic runs and is tested in Node.
+ */
+import type { ClientFrame, ServerFrame } from "../src/protocol/Protocol.js"
+import { isValidName, nameKey } from "../src/protocol/Rules.js"
+import * as Actions from "./actions.js"
+import * as Frames from "./frames.js"
+import type { Conversation } from "./model.js"
+import type { Step } from "./step.js"
+import type { StoredSession } from "./storage.js"
+
+// ---------------------------------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** A problem shown next to a form field; `code` is an error code or `offline`. */
+export interface FieldError {
+  readonly text: string
+  readonly code: string
+}
+
+/** A send or direct message in the outbox, until the server answers it or its copy arrives. */
+export interface PendingSend {
+  readonly conversation: Conversation
+  /** Written to some socket at least once, so the server may have it (mirrors the connection's outbox). */
+  written: boolean
+}
+
+/** A request whose answer is only an `ack` or `error`, remembered by ref until it comes. */
+export type Request =
+  /** `fromComposer`: typed as /nick, so errors show by the composer too (the name field may be in a closed drawer). */
+  | { readonly kind: "nick"; readonly name: string; readonly fromComposer: boolean }
+  | { readonly kind: "join"; readonly room: string }
+  | { readonly kind: "leave"; readonly room: string }
+  | { readonly kind: "history"; readonly room: string }
+
+export class ChatState {
+  /** By `conversationId`. */
+  readonly conversations = new Map<string, Conversation>()
+  active: Conversation | undefined = undefined
+  /** Our name on the server ("" until the first `welcome`). */
+  me = ""
+  resumeToken: string | undefined
+  /** The rooms of the session stored by an earlier page, asked for by this page's first `hello`. */
+  readonly storedRooms: ReadonlyArray<string> | undefined
+  /** How many `welcome`s this page had; a release timer belongs to one of them. */
+  welcomes = 0
+  online = false
+  /** After a `welcome` the outbox waits for the catch-up history of these rooms (see frames.ts). */
+  outboxHeld = false
+  readonly awaitingHistory = new Set<string>()
+  readonly pendingSends = new Map<string, PendingSend>()
+  readonly requests = new Map<string, Request>()
+  /** Rooms the user asked to join here, to switch to once the server confirms. */
+  readonly joinsToOpen = new Set<string>()
+  refCounter = 0
+  nameError: FieldError | undefined = undefined
+  joinError: FieldError | undefined = undefined
+  composerError: string | undefined = undefined
+  /** A message above the timeline until dismissed (a lost session, an unexpected error). */
+  notice: string | undefined = undefined
+
+  /** `refPrefix` tells this page's request refs from another tab's; `session` is what an earlier page stored. */
+  constructor(
+    readonly refPrefix: string,
+    session: StoredSession = {}
+  ) {
+    this.resumeToken = session.token
+    this.storedRooms = session.rooms
+  }
+
+  joinedRooms(): Array<Conversation> {
+    return [...this.conversations.values()].filter((c) => c.kind === "room")
+  }
+
+  directConversations(): Array<Conversation> {
+    return [...this.conversations.values()].filter((c) => c.kind === "dm")
+  }
+
+  isMe(name: string): boolean {
+    return nameKey(name) === nameKey(this.me)
+  }
+
+  /** What a reload of this tab needs to resume the session. */
+  session(): StoredSession {
+    return { token: this.resumeToken, rooms: this.joinedRooms().map((room) => room.title) }
+  }
+
+  /** The `hello` for a new socket: the latest name, rooms and resume token, and per room the last id seen. */
+  hello(preferredName: string | undefined): ClientFrame {
+    const name = isValidName(this.me) ? this.me : preferredName
+    const rooms = this.welcomes > 0 ? this.joinedRooms().map((room) => room.title) : this.storedRooms
+    const since: Record<string, number> = {}
+    for (const room of this.joinedRooms()) if (room.maxId >= 0) since[room.title] = room.maxId
+    return {
+      type: "hello",
+      ...(name !== undefined ? { name } : {}),
+      ...(rooms !== undefined ? { rooms } : {}),
+      ...(this.resumeToken !== undefined ? { resume: { token: this.resumeToken, since } } : {})
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Events and commands
+// ---------------------------------------------------------------------------------------------------------------------
+
+export type Event =
+  | { readonly kind: "frame"; readonly frame: ServerFrame }
+  | { readonly kind: "connection"; readonly online: boolean }
+  /** The server ended the session for good: the resume token is worthless. */
+  | { readonly kind: "sessionEnded" }
+  /** The composer was submitted with this text. */
+  | { readonly kind: "compose"; readonly text: string }
+  /** The name field was submitted. */
+  | { readonly kind: "rename"; readonly name: string }
+  /** The join field was submitted. */
+  | { readonly kind: "join"; readonly input: string }
+  /** Leave the active room, or close the active direct conversation. */
+  | { readonly kind: "leave" }
+  | { readonly kind: "open"; readonly id: string }
+  | { readonly kind: "loadOlder" }
+  /** The buttons of a send the server refused. */
+  | { readonly kind: "retry"; readonly ref: string }
+  | { readonly kind: "discard"; readonly ref: string }
+  /** The user typed in a field, which hides the error shown for it. */
+  | { readonly kind: "edited"; readonly field: "name" | "join" | "composer" }
+  | { readonly kind: "dismissNotice" }
+  /** Timers started by a `later` command. */
+  | { readonly kind: "releaseDue"; readonly welcome: number }
+  | { readonly kind: "echoDue"; readonly ref: string }
+
+export type Command =
+  /** A request that only makes sense on the current connection (dropped when offline). */
+  | { readonly kind: "send"; readonly frame: ClientFrame }
+  /** A request that must be delivered: into the connection's outbox until answered or settled. */
+  | { readonly kind: "enqueue"; readonly ref: string; readonly frame: ClientFrame }
+  | { readonly kind: "settle"; readonly ref: string }
+  | { readonly kind: "holdOutbox" }
+  | { readonly kind: "releaseOutbox" }
+  | { readonly kind: "later"; readonly ms: number; readonly event: Event }
+  | { readonly kind: "persist"; readonly session: StoredSession }
+  | { readonly kind: "rememberName"; readonly name: string }
+  /** The active conversation was opened (again): show it whole, scrolled to the end, with the drawers closed. */
+  | { readonly kind: "opened" }
+  /** An item of ours was added to the active conversation: scroll to it. */
+  | { readonly kind: "stick" }
+  /** Read out to screen readers. */
+  | { readonly kind: "announce"; readonly text: string }
+  /** Put this name in the name field; unless `force`, not while the user is typing there. */
+  | { readonly kind: "showName"; readonly name: string; readonly force: boolean }
+  | { readonly kind: "clearComposer" }
+  | { readonly kind: "clearJoinInput" }
+
+/** Applies one event to `state` (in place) at time `now`, and returns what must happen outside it, in order. */
+export const update = (state: ChatState, event: Event, now: number): ReadonlyArray<Command> => {
+  const step: Step = { state, now, commands: [] }
+  handle(step, event)
+  return step.commands
+}
+
+const handle = (s: Step, event: Event): void => {
+  switch (event.kind) {
+    case "frame":
+      return Frames.onFrame(s, event.frame)
+    case "connection":
+      return Frames.onConnection(s, event.online)
+    case "sessionEnded":
+      return Frames.onSessionEnded(s)
+    case "releaseDue":
+      return Frames.onReleaseDue(s, event.welcome)
+    case "echoDue":
+      return Frames.onEchoDue(s, event.ref)
+    case "compose":
+      return Actions.compose(s, event.text)
+    case "rename":
+      return Actions.changeName(s, event.name, false)
+    case "join":
+      Actions.joinRoom(s, event.input)
+      return
+    case "leave":
+      return Actions.leaveActive(s)
+    case "open":
+      return Actions.open(s, event.id)
+    case "loadOlder":
+      return Actions.loadOlder(s)
+    case "retry":
+    case "discard":
+      return Actions.dropFailed(s, event.ref, event.kind === "retry")
+    case "edited":
+      return Actions.clearError(s, event.field)
+    case "dismissNotice":
+      s.state.notice = undefined
+      return
+  }
+}
