@@ -3,7 +3,11 @@
  * the terminal client, the browser client's build and the benchmarks. Frames are decoded here, at the edge; code
  * past the edge only sees the typed values.
  */
-import { Either, ParseResult, Schema } from "effect"
+// Deep imports: through the `effect` index a bundler keeps every export of Schema (the browser bundle: 356 KB against
+// 217 KB this way).
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { ERROR_CODES, MAX_REF_LENGTH, PROTOCOL_VERSION } from "./Rules.js"
 
 export * from "./Rules.js"

@@ -16,6 +16,8 @@ export const CloseCode = {
   tooLarge: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
+  unauthorized: 4001,
+  removed: 4003,
   slowConsumer: 4008,
   takenOver: 4009
 } as const
@@ -31,7 +33,12 @@ export const ERROR_CODES = [
   "no_such_user",
   "message_too_long",
   "rate_limited",
-  // extension: a backend (Redis) is unreachable; retry later with the same ref
+  "unauthorized",
+  "forbidden",
+  "token_expired",
+  "no_such_message",
+  "too_many_reactions",
+  // extension: a backend (Redis, the store) is unreachable; retry later with the same ref
   "unavailable"
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
