@@ -19,17 +19,21 @@ export interface Member {
   readonly firstSightOfRename: (eventId: string) => boolean
 }
 
-/** Frames of one encoding, and how many they are. */
+/** Frames of one encoding, how many they are, and the one-element list a write of them alone takes. */
 interface Encoded {
   readonly bytes: Uint8Array
   readonly frames: number
+  readonly alone: ReadonlyArray<Uint8Array>
 }
 
-type Segment =
-  | { readonly _tag: "Messages"; readonly messages: Array<Protocol.Message>; readonly encoded: Map<Renderer, Encoded> }
-  | { readonly _tag: "Presence"; readonly event: PresenceEvent; readonly encoded: Map<Renderer, Encoded> }
+/** Encodings of a segment by renderer: a room has members of one or two dialects, so a short list beats a Map. */
+type Encodings = Array<Renderer | Encoded>
 
-const NOTHING: Encoded = { bytes: new Uint8Array(0), frames: 0 }
+type Segment =
+  | { readonly _tag: "Messages"; readonly messages: Array<Protocol.Message>; readonly encoded: Encodings }
+  | { readonly _tag: "Presence"; readonly event: PresenceEvent; readonly encoded: Encodings }
+
+const NOTHING: Encoded = { bytes: new Uint8Array(0), frames: 0, alone: [] }
 
 /** Presence reaches the other members; a rename reaches each member once, the renamed user's own connection too. */
 const reaches = (member: Member, event: PresenceEvent) =>
@@ -37,19 +41,20 @@ const reaches = (member: Member, event: PresenceEvent) =>
 
 const encode = (payloads: ReadonlyArray<string | undefined>): Encoded => {
   const shown = payloads.filter((payload): payload is string => payload !== undefined)
-  return shown.length === 0 ? NOTHING : { bytes: textFrames(shown), frames: shown.length }
+  if (shown.length === 0) return NOTHING
+  const bytes = textFrames(shown)
+  return { bytes, frames: shown.length, alone: [bytes] }
 }
 
 const encodingOf = (segment: Segment, renderer: Renderer): Encoded => {
-  let encoded = segment.encoded.get(renderer)
-  if (encoded === undefined) {
-    encoded =
-      segment._tag === "Messages"
-        ? encode(segment.messages.map(renderer.render))
-        : encode([renderer.render(segment.event.frame)])
-    segment.encoded.set(renderer, encoded)
-  }
-  return encoded
+  const encoded = segment.encoded
+  for (let i = 0; i < encoded.length; i += 2) if (encoded[i] === renderer) return encoded[i + 1] as Encoded
+  const fresh =
+    segment._tag === "Messages"
+      ? encode(segment.messages.map(renderer.render))
+      : encode([renderer.render(segment.event.frame)])
+  encoded.push(renderer, fresh)
+  return fresh
 }
 
 const segmentsOf = (events: ReadonlyArray<RoomEvent>): Array<Segment> => {
@@ -57,17 +62,20 @@ const segmentsOf = (events: ReadonlyArray<RoomEvent>): Array<Segment> => {
   let run: Array<Protocol.Message> | undefined
   for (const event of events) {
     if (event._tag === "Message") {
-      if (run === undefined) segments.push({ _tag: "Messages", messages: (run = []), encoded: new Map() })
+      if (run === undefined) segments.push({ _tag: "Messages", messages: (run = []), encoded: [] })
       run.push(event.frame)
     } else {
       run = undefined
-      segments.push({ _tag: "Presence", event, encoded: new Map() })
+      segments.push({ _tag: "Presence", event, encoded: [] })
     }
   }
   return segments
 }
 
-/** Calls `write` once for each member that gets anything of `events`, with its frames and their number. */
+/**
+ * Calls `write` once for each member that gets anything of `events`, with its frames and their number. `parts`
+ * is only valid during the call (a batch of one segment hands every member the same list).
+ */
 export const plan = <M extends Member>(
   events: ReadonlyArray<RoomEvent>,
   members: Iterable<M>,
@@ -75,6 +83,16 @@ export const plan = <M extends Member>(
 ): void => {
   if (events.length === 0) return
   const segments = segmentsOf(events)
+  if (segments.length === 1) {
+    // The common case, a turn's messages or one presence event: no list per member.
+    const segment = segments[0]!
+    for (const member of members) {
+      if (segment._tag === "Presence" && !reaches(member, segment.event)) continue
+      const encoded = encodingOf(segment, member.renderer)
+      if (encoded.frames > 0) write(member, encoded.alone, encoded.frames)
+    }
+    return
+  }
   for (const member of members) {
     const parts: Array<Uint8Array> = []
     let frames = 0

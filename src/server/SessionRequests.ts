@@ -50,37 +50,42 @@ export const make = Effect.gen(function* () {
   const saveRecord = (connection: Connection) =>
     sessions.update(connection.session.record(node)).pipe(Effect.ignoreLogged)
 
+  /** The refusal of a request for a room this connection is not in, or undefined when it is. */
   const requireMember = (connection: Connection, room: string) =>
     !isValidRoom(room)
       ? invalidRoom(room)
       : connection.rooms.has(room)
-        ? Effect.void
+        ? undefined
         : fail("not_in_room", `you are not in ${room}`)
 
+  /** The refusal of a text no message may have, or undefined. */
   const checkedText = (text: string) => {
     const problem = checkText(text)
     return problem === "blank"
       ? fail("invalid_frame", "text: must not be empty or blank")
       : problem === "too_long"
         ? fail("message_too_long", "text: at most 4000 characters")
-        : Effect.void
+        : undefined
   }
 
-  const send: SessionRequests["send"] = (connection, room, text, ref) =>
-    Effect.gen(function* () {
-      yield* requireMember(connection, room)
-      yield* checkedText(text)
-      const session = connection.session
-      const seen = ref === undefined ? undefined : session.sentBefore(ref, room, text)
-      if (seen !== undefined) return seen
-      const message = yield* hub.publish(room, { from: session.name, text }).pipe(Effect.catchAll(unavailable))
-      if (ref === undefined) return message.id
+  const member = (connection: Connection, room: string) => requireMember(connection, room) ?? Effect.void
+
+  // The hot path: plain combinators, no generator per message.
+  const send: SessionRequests["send"] = (connection, room, text, ref) => {
+    const refused = requireMember(connection, room) ?? checkedText(text)
+    if (refused !== undefined) return refused
+    const session = connection.session
+    const seen = ref === undefined ? undefined : session.sentBefore(ref, room, text)
+    if (seen !== undefined) return Effect.succeed(seen)
+    const published = hub.publish(room, { from: session.name, text }).pipe(Effect.catchAll(unavailable))
+    if (ref === undefined) return Effect.map(published, (message) => message.id)
+    return Effect.flatMap(published, (message) => {
       session.rememberSent(ref, room, text, message.id)
-      // Acknowledged after the message went out: the sender sees its message before the ack, and what it sends after
-      // the ack cannot overtake it.
-      yield* rooms.delivered(room, message.id)
-      return message.id
+      // Acknowledged after the message went out: the sender sees its message before the ack, and what it sends
+      // after the ack cannot overtake it.
+      return Effect.as(rooms.delivered(room, message.id), message.id)
     })
+  }
 
   const join: SessionRequests["join"] = (connection, room) =>
     Effect.gen(function* () {
@@ -99,7 +104,7 @@ export const make = Effect.gen(function* () {
 
   const leave: SessionRequests["leave"] = (connection, room) =>
     Effect.gen(function* () {
-      yield* requireMember(connection, room)
+      yield* member(connection, room)
       connection.rooms.delete(room)
       yield* rooms.leave(connection, room, { announce: true })
       yield* saveRecord(connection)
@@ -136,7 +141,7 @@ export const make = Effect.gen(function* () {
 
   const direct: SessionRequests["direct"] = (connection, to, text) =>
     Effect.gen(function* () {
-      yield* checkedText(text)
+      yield* checkedText(text) ?? Effect.void
       const owner = yield* names.owner(to).pipe(Effect.catchAll(unavailable))
       const target = Option.getOrUndefined(owner)
       const local = target === undefined ? undefined : registry.bySession(target.session)
@@ -158,7 +163,7 @@ export const make = Effect.gen(function* () {
 
   const history: SessionRequests["history"] = (connection, room, query) =>
     Effect.gen(function* () {
-      yield* requireMember(connection, room)
+      yield* member(connection, room)
       const limit = Math.min(query.limit ?? 50, 100)
       // Not past what this connection has been sent live, so no message arrives both in the page and live after it.
       const delivered = rooms.lastDelivered(room)
@@ -168,7 +173,7 @@ export const make = Effect.gen(function* () {
     })
 
   const who: SessionRequests["who"] = (connection, room) =>
-    requireMember(connection, room).pipe(Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable))))
+    member(connection, room).pipe(Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable))))
 
   return {
     send,
