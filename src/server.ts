@@ -49,6 +49,11 @@ const options = {
   ),
   historyRetain: int("history-size", defaults.historyRetain, "messages each room keeps for history and resume"),
   joinHistory: int("join-history", defaults.joinHistory, "messages sent after a join"),
+  presenceLimit: int(
+    "presence-limit",
+    defaults.presenceLimit,
+    "rooms with more members do not announce each join and leave (members/who stay exact)"
+  ),
   maxRoomsPerConnection: int("max-rooms", defaults.maxRoomsPerConnection, "rooms one connection may be in"),
   resumeWindow: seconds("resume-window", defaults.resumeWindow, "how long a dropped session can be resumed"),
   helloTimeout: seconds("hello-timeout", defaults.helloTimeout, "time a JSON client has to send hello"),
@@ -101,6 +106,7 @@ const settingsOf = (o: Parsed) =>
       maxFrameBytes: o.maxFrameBytes,
       historyRetain: o.historyRetain,
       joinHistory: o.joinHistory,
+      presenceLimit: o.presenceLimit,
       maxRoomsPerConnection: o.maxRoomsPerConnection,
       resumeWindow: o.resumeWindow,
       helloTimeout: o.helloTimeout,

@@ -3,6 +3,7 @@
  * sessions held for resume). `layerMemory` serves one process; the Redis layer makes it cluster-wide.
  */
 import { Context, Effect, Layer } from "effect"
+import { compareNames } from "../protocol/Rules.js"
 import type { BackendError } from "./BackendError.js"
 
 export interface PresenceService {
@@ -22,9 +23,53 @@ export class Presence extends Context.Tag("effect-chat/Presence")<Presence, Pres
   static layerMemory = Layer.sync(Presence, () => makeMemory())
 }
 
+/** A room's members: who is in it, and their names kept sorted, so a join costs O(log n) comparisons, not a sort. */
+class RoomMembers {
+  readonly bySession = new Map<string, string>()
+  private sorted: Array<string> = []
+
+  add(session: string, name: string): void {
+    const previous = this.bySession.get(session)
+    if (previous === name) return
+    if (previous !== undefined) this.removeName(previous)
+    this.bySession.set(session, name)
+    this.sorted.splice(this.position(name), 0, name)
+  }
+
+  remove(session: string): boolean {
+    const name = this.bySession.get(session)
+    if (name === undefined) return false
+    this.bySession.delete(session)
+    this.removeName(name)
+    return true
+  }
+
+  names(): Array<string> {
+    return this.sorted.slice()
+  }
+
+  private removeName(name: string): void {
+    let at = this.position(name)
+    while (at < this.sorted.length && this.sorted[at] !== name) at++
+    if (at < this.sorted.length) this.sorted.splice(at, 1)
+  }
+
+  /** The first index whose name sorts at or after `name`. */
+  private position(name: string): number {
+    let low = 0
+    let high = this.sorted.length
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if (compareNames(this.sorted[mid]!, name) < 0) low = mid + 1
+      else high = mid
+    }
+    return low
+  }
+}
+
 export const makeMemory = (): PresenceService => {
   const sessions = new Set<string>()
-  const rooms = new Map<string, Map<string, string>>()
+  const rooms = new Map<string, RoomMembers>()
   return {
     online: (session) => Effect.sync(() => void sessions.add(session)),
     offline: (session) => Effect.sync(() => void sessions.delete(session)),
@@ -33,24 +78,23 @@ export const makeMemory = (): PresenceService => {
     join: (room, session, name) =>
       Effect.sync(() => {
         let members = rooms.get(room)
-        if (members === undefined) rooms.set(room, (members = new Map()))
-        members.set(session, name)
+        if (members === undefined) rooms.set(room, (members = new RoomMembers()))
+        members.add(session, name)
       }),
     leave: (room, session) =>
       Effect.sync(() => {
         const members = rooms.get(room)
-        if (members !== undefined && members.delete(session) && members.size === 0) rooms.delete(room)
+        if (members !== undefined && members.remove(session) && members.bySession.size === 0) rooms.delete(room)
       }),
     rename: (session, names, name) =>
       Effect.sync(() => {
         for (const room of names) {
           const members = rooms.get(room)
-          if (members?.has(session)) members.set(session, name)
+          if (members?.bySession.has(session)) members.add(session, name)
         }
       }),
-    members: (room) => Effect.sync(() => sortNames(rooms.get(room)?.values() ?? []))
+    members: (room) => Effect.sync(() => rooms.get(room)?.names() ?? [])
   }
 }
 
-export const sortNames = (names: Iterable<string>): Array<string> =>
-  Array.from(names).sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))
+export const sortNames = (names: Iterable<string>): Array<string> => Array.from(names).sort(compareNames)

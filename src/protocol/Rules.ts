@@ -56,8 +56,11 @@ export const isReservedName = (name: string): boolean => RESERVED_RE.test(name)
 export const isValidRoom = (room: string): boolean => ROOM_RE.test(room)
 /** Names compare case-insensitively; this is the key they are stored under. */
 export const nameKey = (name: string): string => name.toLowerCase()
+// One collator for every comparison: `localeCompare` builds one per call.
+const collator = new Intl.Collator()
+
 /** The order of `members` lists: case-insensitive, as the server sorts them. */
-export const compareNames = (a: string, b: string): number => a.toLowerCase().localeCompare(b.toLowerCase())
+export const compareNames = (a: string, b: string): number => collator.compare(a.toLowerCase(), b.toLowerCase())
 
 export type TextProblem = "blank" | "too_long"
 /** Message text: 1..4000 code points, not only Unicode white space. */
