@@ -12,8 +12,8 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Option } from "effect"
-import { ChatClient } from "./ChatClient.js"
-import * as TerminalUi from "./TerminalUi.js"
+import { ChatClient } from "./client/ChatClient.js"
+import * as TerminalUi from "./terminal/TerminalUi.js"
 
 const url = Options.text("url").pipe(
   Options.withDefault("ws://localhost:8080/chat"),

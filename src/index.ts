@@ -23,5 +23,5 @@ export {
   type ChatClientService,
   type ChatEvent,
   type ConnectionEvent
-} from "./ChatClient.js"
+} from "./client/ChatClient.js"
 export * as RedisBackend from "./redis/RedisBackend.js"

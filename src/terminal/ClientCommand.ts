@@ -3,7 +3,7 @@
  * one-line explanation at once instead of a round trip to the server.
  */
 import { Data } from "effect"
-import * as Protocol from "./protocol/Protocol.js"
+import * as Protocol from "../protocol/Protocol.js"
 
 export type ClientCommand = Data.TaggedEnum<{
   /** Nothing to do: a blank line. */

@@ -26,8 +26,8 @@ import {
   Stream
 } from "effect"
 import WebSocket from "ws"
-import * as Heartbeat from "./Heartbeat.js"
-import * as Protocol from "./protocol/Protocol.js"
+import * as Heartbeat from "../Heartbeat.js"
+import * as Protocol from "../protocol/Protocol.js"
 
 /**
  * - `Connect`: the first connection could not be opened or did not get a `welcome`.
