@@ -26,7 +26,7 @@ import {
   Stream
 } from "effect"
 import WebSocket from "ws"
-import * as Heartbeat from "../Heartbeat.js"
+import * as Heartbeat from "./Heartbeat.js"
 import * as Protocol from "../protocol/Protocol.js"
 
 /**
