@@ -2,16 +2,30 @@
  * A chat client as a service for other Effect programs: the terminal client, bots, tests.
  *
  * It speaks the JSON dialect (`effect-chat.v1`), one `Connection` at a time. A lost connection is retried on a
- * `Schedule` (exponential backoff with jitter) and the session resumed with the token of the last `welcome`
+ * `Schedule` (by default the shared `ReconnectPolicy`) and the session resumed with the token of the last `welcome`
  * (`SessionState`); messages already delivered are never delivered twice (`Seen`), and the request still waiting for
  * its answer is sent again, with the same `ref`, on the new connection (`Requests`). Only the first connection
  * failing is an error of the layer: after one successful session the client keeps reconnecting until it is closed
  * or the server ends the session.
  */
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, PubSub, Schedule, Stream } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  PubSub,
+  Random,
+  Schedule,
+  Stream
+} from "effect"
 import * as Protocol from "../protocol/Protocol.js"
 import { ChatClientError, closedError } from "./ChatClientError.js"
 import * as Connection from "./Connection.js"
+import { backoffDelay, type BackoffOptions, isFinalClose } from "./ReconnectPolicy.js"
 import * as Requests from "./Requests.js"
 import * as Seen from "./Seen.js"
 import * as SessionState from "./SessionState.js"
@@ -88,15 +102,20 @@ export interface ChatClientService {
   readonly close: Effect.Effect<void>
 }
 
-/** Default reconnection delays: 250 ms doubling up to 10 s, each randomised by ±20 % so clients spread out. */
+/**
+ * Default reconnection delays, `ReconnectPolicy.backoffDelay` as a `Schedule`: 250 ms doubling up to 10 s, each
+ * randomised by ±20 % (with Effect's `Random`) so clients spread out.
+ */
 export const reconnectSchedule = (options?: {
   readonly initialDelay?: Duration.DurationInput
   readonly maxDelay?: Duration.DurationInput
 }): Schedule.Schedule<unknown, unknown> => {
-  const max = Duration.decode(options?.maxDelay ?? "10 seconds")
-  return Schedule.exponential(options?.initialDelay ?? "250 millis").pipe(
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, max)),
-    Schedule.jittered
+  const backoff: BackoffOptions = {
+    ...(options?.initialDelay !== undefined ? { initialMs: Duration.toMillis(options.initialDelay) } : {}),
+    ...(options?.maxDelay !== undefined ? { maxMs: Duration.toMillis(options.maxDelay) } : {})
+  }
+  return Schedule.addDelayEffect(Schedule.forever, (attempt) =>
+    Effect.map(Random.next, (random) => Duration.millis(backoffDelay(attempt, backoff, () => random)))
   )
 }
 
@@ -105,15 +124,6 @@ export class ChatClient extends Context.Tag("effect-chat/ChatClient")<ChatClient
   static layer = (options: ChatClientOptions): Layer.Layer<ChatClient, ChatClientError> =>
     Layer.scoped(ChatClient, make(options))
 }
-
-/** Close codes after which reconnecting is pointless: a normal close, a policy violation, a takeover. */
-const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([
-  Protocol.CloseCode.normal,
-  Protocol.CloseCode.unsupportedData,
-  Protocol.CloseCode.policy,
-  Protocol.CloseCode.tooLarge,
-  Protocol.CloseCode.takenOver
-])
 
 const make = (options: ChatClientOptions) =>
   Effect.gen(function* () {
@@ -215,7 +225,7 @@ const make = (options: ChatClientOptions) =>
         }
         if (end.welcomed) {
           publish({ type: "disconnected", code: end.code, reason: end.reason })
-          if (FINAL_CLOSE_CODES.has(end.code)) return finish(end.code, end.reason)
+          if (isFinalClose(end.code)) return finish(end.code, end.reason)
           attempt = 0
           yield* driver.reset
         }
