@@ -36,8 +36,9 @@ export const HELP: ReadonlyArray<string> = [
   "A line starting with // says the rest of it, starting with /."
 ]
 
-const NAME_RULE = "1-32 letters, digits, _ - . (user<digits> is reserved)"
-const ROOM_RULE = "1-64 letters, digits, _ - ."
+/** The name and room rules in words, for a one-line explanation. */
+export const NAME_RULE = "1-32 letters, digits, _ - . (user<digits> is reserved)"
+export const ROOM_RULE = "1-64 letters, digits, _ - ."
 
 export const parse = (line: string): ClientCommand => {
   const trimmed = line.trim()
