@@ -20,7 +20,7 @@ import { NAME_RULE, ROOM_RULE } from "./terminal/ClientCommand.js"
 import * as TerminalUi from "./terminal/TerminalUi.js"
 
 /** A flag (or the environment variable behind it) that cannot work: exit code 2, before connecting. */
-export class UsageError extends Data.TaggedError("UsageError")<{
+class UsageError extends Data.TaggedError("UsageError")<{
   readonly reason: "Url" | "Name" | "Room"
   readonly message: string
 }> {}

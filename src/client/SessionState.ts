@@ -1,8 +1,10 @@
 /**
  * What the client knows of its session across connections: its name, its rooms and the token to resume with. It
- * builds the `hello` of each connection from them, so a reconnect asks for the same name and rooms. Socket-free.
+ * builds the `hello` of each connection from them, so a reconnect asks for the same name and rooms. Effect-free
+ * and socket-free.
  */
-import * as Protocol from "../protocol/Protocol.js"
+import type * as Protocol from "../protocol/Protocol.js"
+import { isValidName, nameKey } from "../protocol/Rules.js"
 
 export interface SessionState {
   /** The name asked for until the first `welcome`, then the session's. */
@@ -28,7 +30,7 @@ export const make = (options: {
   let rooms = options.rooms
   let token: string | undefined
 
-  const isMe = (other: string) => name !== undefined && Protocol.nameKey(other) === Protocol.nameKey(name)
+  const isMe = (other: string) => name !== undefined && nameKey(other) === nameKey(name)
   const joined = (room: string) => {
     if (!rooms?.includes(room)) rooms = [...(rooms ?? []), room]
   }
@@ -42,7 +44,7 @@ export const make = (options: {
     hello: (since) => ({
       type: "hello",
       // A name assigned by the server (`user<digits>`) cannot be asked for again.
-      ...(name !== undefined && (token === undefined || Protocol.isValidName(name)) ? { name } : {}),
+      ...(name !== undefined && (token === undefined || isValidName(name)) ? { name } : {}),
       ...(rooms !== undefined ? { rooms } : {}),
       ...(token !== undefined ? { resume: { token, since: since(rooms ?? []) } } : {})
     }),
