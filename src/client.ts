@@ -1,50 +1,110 @@
 #!/usr/bin/env node
 /**
- * `effect-chat`: the terminal chat client.
+ * `effect-chat`: the terminal chat client, composed of its flags, a `ChatClient` layer and the terminal UI.
  *
- *   node dist/client.js --url ws://HOST:8080/chat [--name NAME] [--room ROOM]
+ *   node dist/client.js [--url ws://HOST:8080/chat] [--name NAME] [--room ROOM]
  *
- * A failure to connect at start, or the server ending the session, is one line on stderr and exit code 1.
+ * Each flag falls back to an environment variable: CHAT_URL, CHAT_NAME, CHAT_ROOM (set but empty counts as unset).
+ * Exit codes: 0 after /quit, end of input or Ctrl-C; 2 for wrong usage; 1 when the first connection fails or the
+ * server ends the session. Every failure is one line on stderr.
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Effect, Option } from "effect"
-import { ChatClient } from "./ChatClient.js"
-import * as TerminalUi from "./TerminalUi.js"
+import { Config, ConfigError, Console, Data, Effect, Either, Option } from "effect"
+import { ChatClient } from "./client/ChatClient.js"
+import * as Protocol from "./protocol/Protocol.js"
+import { NAME_RULE, ROOM_RULE } from "./terminal/ClientCommand.js"
+import * as TerminalUi from "./terminal/TerminalUi.js"
 
-const url = Options.text("url").pipe(
-  Options.withDefault("ws://localhost:8080/chat"),
-  Options.withDescription("WebSocket URL of the chat endpoint")
-)
-const name = Options.text("name").pipe(Options.optional, Options.withDescription("the name to ask for"))
-const room = Options.text("room").pipe(
-  Options.optional,
-  Options.withDescription("the room to start in (default lobby)")
-)
+/** A flag (or the environment variable behind it) that cannot work: exit code 2, before connecting. */
+class UsageError extends Data.TaggedError("UsageError")<{
+  readonly reason: "Url" | "Name" | "Room"
+  readonly message: string
+}> {}
 
-const chat = Command.make("effect-chat", { url, name, room }, ({ name, room, url }) =>
-  TerminalUi.run({ room: Option.getOrUndefined(room) }).pipe(
-    Effect.provide(
-      ChatClient.layer({
-        url,
-        name: Option.getOrUndefined(name),
-        rooms: Option.match(room, { onNone: () => undefined, onSome: (room) => [room] })
-      })
-    ),
-    Effect.catchTag("ChatClientError", (error) =>
-      Console.error(error.message).pipe(Effect.zipRight(Effect.sync(() => void (process.exitCode = 1))))
+/** The environment variable a flag falls back to; set but empty counts as unset, as with NO_COLOR. */
+const env = (name: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((value) =>
+      value === "" ? Either.left(ConfigError.MissingData([name], `${name} is empty`)) : Either.right(value)
     )
   )
+
+const DEFAULT_URL = "ws://localhost:8080/chat"
+
+const url = Options.text("url").pipe(
+  Options.withFallbackConfig(env("CHAT_URL")),
+  Options.withDefault(DEFAULT_URL),
+  Options.withPseudoName("URL"),
+  Options.withDescription(
+    `WebSocket URL of the chat endpoint (default ${DEFAULT_URL}). Environment variable: CHAT_URL.`
+  )
+)
+const name = Options.text("name").pipe(
+  Options.withFallbackConfig(env("CHAT_NAME")),
+  Options.optional,
+  Options.withPseudoName("NAME"),
+  Options.withDescription(`The name to ask for. Environment variable: CHAT_NAME. Allowed: ${NAME_RULE}.`)
+)
+const room = Options.text("room").pipe(
+  Options.withFallbackConfig(env("CHAT_ROOM")),
+  Options.optional,
+  Options.withPseudoName("ROOM"),
+  Options.withDescription(
+    `The room to start in (default lobby). Environment variable: CHAT_ROOM. Allowed: ${ROOM_RULE}`
+  )
+)
+
+const usage = (reason: UsageError["reason"], message: string) =>
+  Effect.fail(new UsageError({ reason, message: `${message}; see --help` }))
+
+const checkUrl = (url: string) => {
+  const protocol = URL.canParse(url) ? new URL(url).protocol : undefined
+  // `ws` takes http(s) URLs for ws(s) ones.
+  return protocol === "ws:" || protocol === "wss:" || protocol === "http:" || protocol === "https:"
+    ? Effect.succeed(url)
+    : usage("Url", `not a WebSocket URL: ${url} (for example ws://localhost:8080/chat)`)
+}
+
+const checkName = Option.match({
+  onNone: () => Effect.succeed(undefined),
+  onSome: (name: string) =>
+    Protocol.isValidName(name) ? Effect.succeed(name) : usage("Name", `not a valid name: ${name} (${NAME_RULE})`)
+})
+
+const checkRoom = Option.match({
+  onNone: () => Effect.succeed(undefined),
+  onSome: (room: string) =>
+    Protocol.isValidRoom(room) ? Effect.succeed(room) : usage("Room", `not a valid room: ${room} (${ROOM_RULE})`)
+})
+
+const chat = Command.make("effect-chat", { url, name, room }, (flags) =>
+  Effect.gen(function* () {
+    const url = yield* checkUrl(flags.url)
+    const name = yield* checkName(flags.name)
+    const room = yield* checkRoom(flags.room)
+    yield* TerminalUi.run({ room }).pipe(
+      Effect.provide(ChatClient.layer({ url, name, rooms: room === undefined ? undefined : [room] }))
+    )
+  })
 ).pipe(Command.withDescription("Chat on an effect-chat server from the terminal."))
 
-const cli = Command.run(chat, { name: "effect-chat", version: "0.1.0" })
+const exitWith = (code: 1 | 2, line?: string) =>
+  Effect.zipRight(
+    line === undefined ? Effect.void : Console.error(line),
+    Effect.sync(() => void (process.exitCode = code))
+  )
 
-cli(process.argv).pipe(
+Command.run(chat, { name: "effect-chat", version: "0.1.0" })(process.argv).pipe(
   // @effect/cli has already printed what was wrong with the arguments.
-  Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
+  Effect.catchIf(ValidationError.isValidationError, () => exitWith(2)),
+  Effect.catchTags({
+    UsageError: (error) => exitWith(2, error.message),
+    ChatClientError: (error) => exitWith(1, error.message)
+  }),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain
 )

@@ -32,4 +32,4 @@ export {
   type ChatClientService,
   type ChatEvent,
   type ConnectionEvent
-} from "./ChatClient.js"
+} from "./client/ChatClient.js"

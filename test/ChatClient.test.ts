@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
 import * as Net from "node:net"
-import { ChatClient, type ChatClientOptions, type ChatEvent, reconnectSchedule } from "../src/ChatClient.js"
+import { ChatClient, type ChatClientOptions, type ChatEvent, reconnectSchedule } from "../src/client/ChatClient.js"
 import type * as Protocol from "../src/protocol/Protocol.js"
 import * as ServerProcess from "./support/ServerProcess.js"
 

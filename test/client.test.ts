@@ -9,9 +9,9 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { ChatClient, type ChatEvent } from "../src/ChatClient.js"
-import { ClientCommand, parse } from "../src/ClientCommand.js"
-import * as TerminalFormat from "../src/TerminalFormat.js"
+import { ChatClient, type ChatEvent } from "../src/client/ChatClient.js"
+import { ClientCommand, parse } from "../src/terminal/ClientCommand.js"
+import * as TerminalFormat from "../src/terminal/TerminalFormat.js"
 import * as ServerProcess from "./support/ServerProcess.js"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")

@@ -31,6 +31,8 @@ export const FINAL_CLOSES: Readonly<Record<number, string>> = {
   [CloseCode.unsupportedData]: "The server rejected a frame from this client.",
   [CloseCode.policy]: "The server closed the session (policy).",
   [CloseCode.tooLarge]: "A message was too large for the server.",
+  [CloseCode.unauthorized]: "The server did not accept your identity: sign in again.",
+  [CloseCode.removed]: "You were removed from the chat.",
   [CloseCode.takenOver]: "This session was opened in another tab or window."
 }
 

@@ -4,8 +4,8 @@
  * without NO_COLOR), so piped output never holds escape codes.
  */
 import { Duration } from "effect"
-import type { ChatEvent } from "./ChatClient.js"
-import type * as Protocol from "./protocol/Protocol.js"
+import type { ChatEvent } from "../client/ChatClient.js"
+import type * as Protocol from "../protocol/Protocol.js"
 
 export interface View {
   /** The room lines are typed into; its messages carry no `#room` prefix. */

@@ -5,7 +5,7 @@
  * the next line goes (`/join`, `/leave`) are awaited before the next line is read.
  */
 import { Duration, Effect, FiberSet, Option, Queue, Stream } from "effect"
-import { ChatClient, ChatClientError, type ChatEvent } from "./ChatClient.js"
+import { ChatClient, ChatClientError, type ChatEvent } from "../client/ChatClient.js"
 import { ClientCommand, HELP, parse } from "./ClientCommand.js"
 import * as TerminalFormat from "./TerminalFormat.js"
 import * as TerminalIo from "./TerminalIo.js"

@@ -3,7 +3,7 @@
  * one-line explanation at once instead of a round trip to the server.
  */
 import { Data } from "effect"
-import * as Protocol from "./protocol/Protocol.js"
+import * as Protocol from "../protocol/Protocol.js"
 
 export type ClientCommand = Data.TaggedEnum<{
   /** Nothing to do: a blank line. */
@@ -36,8 +36,9 @@ export const HELP: ReadonlyArray<string> = [
   "A line starting with // says the rest of it, starting with /."
 ]
 
-const NAME_RULE = "1-32 letters, digits, _ - . (user<digits> is reserved)"
-const ROOM_RULE = "1-64 letters, digits, _ - ."
+/** The name and room rules in words, for a one-line explanation. */
+export const NAME_RULE = "1-32 letters, digits, _ - . (user<digits> is reserved)"
+export const ROOM_RULE = "1-64 letters, digits, _ - ."
 
 export const parse = (line: string): ClientCommand => {
   const trimmed = line.trim()
