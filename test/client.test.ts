@@ -213,6 +213,11 @@ describe("dist/client.js through pipes", () => {
       const fromAlice = bob.lines().filter((line) => line.startsWith("[alice]"))
       assert.deepStrictEqual(fromAlice, ["[alice]: hello bob", "[alice]: how are you?"])
       assert.include(bob.lines(), "* alice joined #lobby")
+      // Presence within 250 ms of the last presence write waits for the room's presence window.
+      yield* waitFor(
+        () => `alice's leaving at bob: ${bob.stdout()}`,
+        () => bob.lines().includes("* alice left #lobby")
+      )
 
       bob.child.stdin!.end("/nosuchthing\nbye\n")
       assert.strictEqual(yield* bob.exit, 0)

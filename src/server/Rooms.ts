@@ -74,6 +74,14 @@ class RoomActor {
   busy = false
   /** In the turn's list of actors to drain. */
   scheduled = false
+  /**
+   * Presence events (joined, left, renamed) not sent yet: within a presence window after the last presence write
+   * they wait, so a join storm costs each member a write per window instead of one per arrival. Any message flushes
+   * them first, so a message never overtakes the presence that came before it.
+   */
+  readonly heldPresence: Array<RoomEvent> = []
+  presenceSentAt = 0
+  presenceTimer: ReturnType<typeof setTimeout> | undefined
   /** Sends waiting for their message to go out, by id (ids rise, so the oldest is first). */
   readonly waiters: Array<{ readonly id: number; readonly resume: () => void }> = []
   constructor(
@@ -81,6 +89,9 @@ class RoomActor {
     readonly scope: Scope.CloseableScope
   ) {}
 }
+
+/** Presence writes to a room's members at most this often while arrivals keep coming (a join storm). */
+const PRESENCE_WINDOW_MS = 250
 
 /** The longest an `ack` waits for its message to go out (a Redis subscription that is down, then caught up). */
 const DELIVERY_WAIT = Duration.seconds(2)
@@ -125,6 +136,12 @@ const make = Effect.gen(function* () {
     while (waiters.length > 0 && waiters[0]!.id <= actor.last!) waiters.shift()!.resume()
   }
 
+  const takePresence = (actor: RoomActor, batch: Array<RoomEvent>) => {
+    for (const event of actor.heldPresence) batch.push(event)
+    actor.heldPresence.length = 0
+    actor.presenceSentAt = Date.now()
+  }
+
   const releaseWaiters = (actor: RoomActor) => {
     for (const waiter of actor.waiters.splice(0)) waiter.resume()
   }
@@ -163,25 +180,41 @@ const make = Effect.gen(function* () {
           continue
         }
         actor.inbox.shift()
+        if (actor.heldPresence.length > 0) takePresence(actor, batch)
         batch.push(input)
         actor.last = id
         continue
       }
       if (input._tag === "Joined" || input._tag === "Left" || input._tag === "Renamed") {
         actor.inbox.shift()
-        batch.push(input)
+        actor.heldPresence.push(input)
         continue
       }
       // A join or leave sees the room exactly as delivered so far.
       deliver(actor, batch)
       batch = []
       actor.inbox.shift()
-      if (runJob(actor, input._tag === "Join" ? onJoin(actor, input) : onLeave(actor, input))) return
+      const outlet = input.connection.outlet
+      // A joiner's members and history go out in one write.
+      outlet.hold()
+      const waits = runJob(actor, input._tag === "Join" ? onJoin(actor, input) : onLeave(actor, input))
+      outlet.release()
+      if (waits) return
+    }
+    if (actor.heldPresence.length > 0) {
+      const wait = actor.presenceSentAt + PRESENCE_WINDOW_MS - Date.now()
+      if (wait <= 0) takePresence(actor, batch)
+      else
+        actor.presenceTimer ??= setTimeout(() => {
+          actor.presenceTimer = undefined
+          schedule(actor)
+        }, wait)
     }
     deliver(actor, batch)
     // Checked and removed in one synchronous step, so a join can never reach an actor that has stopped.
     if (actor.members.size === 0 && actors.get(actor.room) === actor) {
       actors.delete(actor.room)
+      clearTimeout(actor.presenceTimer)
       releaseWaiters(actor)
       runFork(Scope.close(actor.scope, Exit.void))
     }

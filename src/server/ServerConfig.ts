@@ -49,7 +49,7 @@ export const defaults: ServerSettings = {
   maxFrameBytes: 64 * 1024,
   historyRetain: 100,
   joinHistory: 50,
-  presenceLimit: 1000,
+  presenceLimit: 100,
   roomTtl: Duration.minutes(10),
   maxRoomsPerConnection: 100,
   resumeWindow: Duration.minutes(2),
