@@ -373,7 +373,7 @@ export const pinning = (): { readonly server: number; readonly loadGen: number }
   const cpus = os.availableParallelism()
   if (cpus < 2) return undefined
   try {
-    execFileSync("taskset", ["-pc", "0", String(process.pid)], { stdio: "ignore" })
+    execFileSync("taskset", ["-a", "-pc", "0", String(process.pid)], { stdio: "ignore" })
     return { server: 1, loadGen: 0 }
   } catch {
     return undefined

@@ -33,3 +33,4 @@ export {
   type ChatEvent,
   type ConnectionEvent
 } from "./client/ChatClient.js"
+export * as ReconnectPolicy from "./client/ReconnectPolicy.js"

@@ -31,8 +31,21 @@ export class Sessions extends Context.Tag("effect-chat/Sessions")<Sessions, Sess
   static layerMemory = Layer.sync(Sessions, () => makeMemory())
 }
 
+/** Random bytes drawn from the OS in blocks: one `randomBytes` call per 170 tokens instead of one per token. */
+const TOKEN_BYTES = 24
+let pool = Buffer.alloc(0)
+let poolAt = 0
+
 /** 192 random bits, URL-safe: cannot be guessed. */
-export const newToken = (): string => Crypto.randomBytes(24).toString("base64url")
+export const newToken = (): string => {
+  if (poolAt + TOKEN_BYTES > pool.length) {
+    pool = Crypto.randomBytes(TOKEN_BYTES * 170)
+    poolAt = 0
+  }
+  const token = pool.toString("base64url", poolAt, poolAt + TOKEN_BYTES)
+  poolAt += TOKEN_BYTES
+  return token
+}
 export const newSessionId = (): string => Crypto.randomUUID()
 
 export const makeMemory = (): SessionsService => {

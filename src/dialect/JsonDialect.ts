@@ -2,7 +2,7 @@
  * The JSON dialect (`effect-chat.v1`): `hello` first, then requests answered with `ack`/`error` carrying their `ref`,
  * or with their own frame (`members`, `history`, `pong`). Frames are decoded here, once; what follows sees types.
  */
-import { Clock, Duration, Effect, Either, Runtime } from "effect"
+import { Duration, Effect, Either, Runtime } from "effect"
 import { type ClientFrame, CloseCode, decodeClientFrame, encode } from "../protocol/Protocol.js"
 import { Chat } from "../server/Chat.js"
 import { ChatError } from "../server/ChatError.js"
@@ -63,8 +63,9 @@ export const make = Effect.gen(function* () {
         yield* opened.right.enterRooms
       })
 
-    const request = (text: string, now: number) =>
+    const request = (text: string) =>
       Effect.suspend(() => {
+        const now = Date.now()
         const frame = decodeClientFrame(text)
         const ref = Either.isLeft(frame) ? frame.left.ref : frame.right.ref
         // Every frame costs a token, refused ones included, so a stream of junk is a flood like any other.
@@ -88,8 +89,7 @@ export const make = Effect.gen(function* () {
 
     return {
       start: Effect.void,
-      receive: (text) =>
-        phase === "hello" ? hello(text) : Effect.flatMap(Clock.currentTimeMillis, (now) => request(text, now)),
+      receive: (text) => (phase === "hello" ? hello(text) : request(text)),
       stop: () => clearTimeout(helloTimer)
     }
   }

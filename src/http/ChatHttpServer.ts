@@ -52,7 +52,9 @@ export const layer = Layer.scoped(
         server.once("error", (cause) =>
           resume(Effect.fail(new ListenError({ host: config.host, port: config.port, cause })))
         )
-        server.listen(config.port, config.host, () => resume(Effect.void))
+        // A deep accept queue: after a deploy every client reconnects at once, and Node's default of 511 pending
+        // connections drops the rest (they retry after the TCP timeout, a second or more later).
+        server.listen({ port: config.port, host: config.host, backlog: 4096 }, () => resume(Effect.void))
       }),
       () =>
         Effect.gen(function* () {

@@ -5,7 +5,7 @@
  */
 import type * as Protocol from "../protocol/Protocol.js"
 import { Session } from "./Session.js"
-import { textFrame } from "./WireFrame.js"
+import { textFrameOf } from "./WireFrame.js"
 
 /** Where a connection's bytes go: pre-built WebSocket frames, with a bound of its own (a slow consumer is cut). */
 export interface Outlet {
@@ -13,6 +13,12 @@ export interface Outlet {
   readonly write: (parts: ReadonlyArray<Uint8Array>, messages: number) => void
   /** Sends a close frame; a peer that does not complete the handshake within the grace is destroyed. */
   readonly close: (code: number, reason: string) => void
+  /**
+   * Writes between `hold` and `release` go out together in one system call (a session's welcome, members and
+   * history; a request's answers). Calls nest.
+   */
+  readonly hold: () => void
+  readonly release: () => void
 }
 
 /** How a dialect shows the server's frames. The core asks; the dialect decides what its users see. */
@@ -74,7 +80,7 @@ export class Connection {
 
   /** Sends one text payload as it is (a JSON frame, a plain line). */
   sendText(text: string): void {
-    this.outlet.write([textFrame(Buffer.from(text, "utf8"))], 1)
+    this.outlet.write([textFrameOf(text)], 1)
   }
 
   /** The session is established: `welcome` sent (JSON) or the greeting (plain). */

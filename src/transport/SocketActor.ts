@@ -63,7 +63,11 @@ class Actor {
     while (this.current === undefined && !this.ended) {
       const job = this.next()
       if (job === undefined) return
+      // What the job writes before it completes or first waits goes out in one system call.
+      const outlet = this.connection.outlet
+      outlet.hold()
       const fiber = this.runFork(guarded(this.connection, job))
+      outlet.release()
       if (fiber.unsafePoll() !== null) continue
       this.current = fiber
       fiber.addObserver(() => {

@@ -26,6 +26,8 @@ export class WsOutlet implements Outlet, Heartbeat.Peer {
   /** The peer answered (pong or any frame) since the last heartbeat. */
   answered = true
   private state: OutletState = "open"
+  private socket: Net.Socket | undefined
+  private held = 0
   private waiting = 0
 
   constructor(
@@ -37,18 +39,30 @@ export class WsOutlet implements Outlet, Heartbeat.Peer {
 
   write(parts: ReadonlyArray<Uint8Array>, messages: number): void {
     if (this.state === "cut" || this.ws.readyState !== 1) return
-    const socket = tcpSocket(this.ws)
+    const socket = (this.socket ??= tcpSocket(this.ws))
     if (socket === undefined || socket.destroyed) return
     const verdict = admit(socket.writableLength, this.waiting, messages, this.options)
     if (verdict === "cut") return this.cut(socket)
     this.waiting = verdict
     if (parts.length === 1) {
+      // Not corked for one buffer: a corked single write takes Node's writev path, which allocates more per call.
       socket.write(parts[0]!)
-      return
+    } else {
+      socket.cork()
+      for (const part of parts) socket.write(part)
+      socket.uncork()
     }
-    socket.cork()
-    for (const part of parts) socket.write(part)
-    socket.uncork()
+  }
+
+  hold(): void {
+    if (this.held++ === 0) this.socket ??= tcpSocket(this.ws)
+    this.socket?.cork()
+  }
+
+  release(): void {
+    if (this.held === 0) return
+    this.held--
+    this.socket?.uncork()
   }
 
   close(code: number, reason: string): void {
