@@ -6,11 +6,14 @@
  *   node dist/scripts/bench-fanout.js --nodes 2            (two Effect nodes over Redis; spawns a redis-server
  *                                                           unless --redis URL is given)
  *   node dist/scripts/bench-fanout.js --max                (ramp the rate until p99 > 100 ms or loss > 0)
+ *   node dist/scripts/bench-fanout.js --clients 2000 --rooms 200 --senders 200 \
+ *     --sweep 250,500,1000,2000 --svg docs/bench/small-rooms.svg   (CPU/delivery and p99 against the rate)
  *
  * Each server runs as a child process so its CPU time is read the same way (/proc/<pid>/stat). N clients speak the
  * JSON dialect, each joins room_(i mod rooms); S of them send at a fixed total rate, every text stamped with the
  * monotonic send time, and every receiver records now − stamp and checks that ids per room rise by exactly 1.
  */
+import { writeFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { WebSocket } from "ws"
 import {
@@ -36,6 +39,7 @@ import {
   table,
   topOtherProcesses
 } from "./BenchSupport.js"
+import { sweepChart } from "./SweepChart.js"
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -68,6 +72,9 @@ interface Config {
   readonly repeat: number
   readonly waitQuietMs: number
   readonly pin: boolean
+  /** Rates of a sweep: the whole measurement once per rate (empty: the single --rate). */
+  readonly sweep: ReadonlyArray<number>
+  readonly svg: string | undefined
 }
 
 const HELP = `bench-fanout: fan-out throughput, latency and CPU of effect-chat against a raw ws broadcast server
@@ -94,6 +101,8 @@ const HELP = `bench-fanout: fan-out throughput, latency and CPU of effect-chat a
   --repeat N           run every target N times, alternating their order, and report medians (default 1)
   --wait-quiet S       before each run, wait up to S s for the machine to be idle (default 5; 0 to skip)
   --no-pin             do not pin a single server and the load generator to separate cores (default: pinned)
+  --sweep R1,R2,...    measure at each of these total rates in turn and print CPU/delivery and p99 per rate
+  --svg FILE           with --sweep: also write a chart of both figures against the rate for every target
   --json               print one JSON object instead of tables
 `
 
@@ -123,6 +132,8 @@ const parseConfig = (): Config | undefined => {
       repeat: { type: "string" },
       "wait-quiet": { type: "string" },
       "no-pin": { type: "boolean", default: false },
+      sweep: { type: "string" },
+      svg: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false }
     },
@@ -143,6 +154,14 @@ const parseConfig = (): Config | undefined => {
   if (target !== "effect" && target !== "raw" && target !== "both") {
     throw new ScriptError(`--target: "${target}" is not effect, raw or both`)
   }
+  const sweep = (values.sweep ?? "")
+    .split(",")
+    .filter((part) => part.trim() !== "")
+    .map((part) => numberFlag("sweep", part.trim(), 0, { min: 0.1 }))
+  if (values.sweep !== undefined && sweep.length === 0)
+    throw new ScriptError("--sweep: give rates such as 250,500,1000")
+  if (sweep.length > 0 && values.max) throw new ScriptError("--sweep and --max measure different things; pick one")
+  if (values.svg !== undefined && sweep.length === 0) throw new ScriptError("--svg: needs --sweep")
   return {
     clients,
     senders,
@@ -167,7 +186,9 @@ const parseConfig = (): Config | undefined => {
     defaultServerArgs: !values["no-default-server-args"],
     repeat: num("repeat", 1, { min: 1, max: 20, integer: true }),
     waitQuietMs: num("wait-quiet", 5, { min: 0 }) * 1000,
-    pin: !values["no-pin"]
+    pin: !values["no-pin"],
+    sweep,
+    svg: values.svg
   }
 }
 
@@ -990,6 +1011,8 @@ const waitQuiet = async (maxMs: number, log: (line: string) => void): Promise<vo
 /** The core a single server is pinned to, apart from the load generator's (unset: nothing pinned). */
 let serverCpu: number | undefined
 
+type Redis = { url: string; pid: number | undefined; stop?: () => Promise<void> }
+
 const main = async (): Promise<number> => {
   const config = parseConfig()
   if (config === undefined) return 0
@@ -997,7 +1020,7 @@ const main = async (): Promise<number> => {
   if (config.pin && config.nodes === 1) serverCpu = pinning()?.server
   const log = (line: string) => process.stderr.write(`${line}\n`)
   const notes: Array<string> = []
-  let redis: { url: string; pid: number | undefined; stop?: () => Promise<void> } | undefined
+  let redis: Redis | undefined
   if (config.nodes > 1 && config.targets.includes("effect")) {
     if (config.redis !== undefined) {
       redis = { url: config.redis, pid: await redisPid(config.redis) }
@@ -1009,8 +1032,115 @@ const main = async (): Promise<number> => {
     if (config.targets.includes("raw")) notes.push("the raw baseline runs as a single process (it has no Redis mode)")
     notes.push("server CPU sums all Effect nodes; Redis CPU is listed apart when its pid is known")
   }
-  const runs: Array<RunResult> = []
   try {
+    if (config.sweep.length === 0) return await measure(config, redis, notes, log)
+    const points: Array<SweepPoint> = []
+    let code = 0
+    for (const rate of config.sweep) {
+      log(`sweep: ${rate} msg/s`)
+      const result = await measureQuietly({ ...config, rate }, redis, [...notes], log)
+      points.push({ rate, ...result })
+      code = Math.max(code, result.code)
+    }
+    printSweep(config, points)
+    if (config.svg !== undefined) {
+      writeFileSync(config.svg, sweepSvg(config, points))
+      log(`chart written to ${config.svg}`)
+    }
+    return code
+  } finally {
+    await redis?.stop?.()
+  }
+}
+
+interface SweepPoint {
+  readonly rate: number
+  readonly code: number
+  readonly summary: ReadonlyArray<RunResult>
+  readonly notes: ReadonlyArray<string>
+}
+
+const COLORS: Record<Target, string> = { effect: "#6b3fa0", raw: "#e08a00" }
+
+const sweepSvg = (config: Config, points: ReadonlyArray<SweepPoint>): string => {
+  const series = (pick: (s: StepResult) => number | undefined) =>
+    config.targets.map((target) => ({
+      label: target === "raw" ? "raw ws rooms loop" : "effect-chat",
+      color: COLORS[target],
+      points: points.map((point) => {
+        const run = point.summary.find((r) => r.target === target)
+        return { x: point.rate, y: run === undefined ? undefined : pick(run.steps[run.steps.length - 1]!) }
+      })
+    }))
+  return sweepChart(
+    [
+      { title: "server CPU per delivery", unit: "µs", series: series((s) => s.cpuUsPerDelivery) },
+      { title: "p99 latency", unit: "ms", series: series((s) => s.p99Ms) }
+    ],
+    "messages per second (all senders)",
+    `${config.clients} clients in ${config.rooms} rooms, ${config.senders} senders, ${config.duration} s per rate` +
+      (config.repeat > 1 ? `, median of ${config.repeat}` : "") +
+      `, node ${process.version}`
+  )
+}
+
+const printSweep = (config: Config, points: ReadonlyArray<SweepPoint>): void => {
+  const both = config.targets.length === 2
+  const cell = (point: SweepPoint, target: Target, pick: (s: StepResult) => number | undefined) => {
+    const run = point.summary.find((r) => r.target === target)
+    return run === undefined ? undefined : pick(run.steps[run.steps.length - 1]!)
+  }
+  const header = ["msg/s"]
+  for (const figure of ["CPU µs/deliv", "p99 ms"]) {
+    for (const target of config.targets) header.push(`${target} ${figure}`)
+    if (both) header.push("effect/raw")
+  }
+  header.push("loss % (effect)")
+  const rows = points.map((point) => {
+    const cells = [fmt(point.rate, 0)]
+    for (const pick of [(s: StepResult) => s.cpuUsPerDelivery, (s: StepResult) => s.p99Ms]) {
+      for (const target of config.targets) cells.push(fmt(cell(point, target, pick), 2))
+      if (both) cells.push(fmt(ratio(cell(point, "effect", pick), cell(point, "raw", pick)), 2))
+    }
+    cells.push(
+      fmt(
+        cell(point, "effect", (s) => s.lossPct),
+        2
+      )
+    )
+    return cells
+  })
+  const notes = [...new Set(points.flatMap((p) => p.notes))]
+  process.stdout.write(
+    `\nsweep: ${config.clients} clients, ${config.rooms} room(s), ${config.senders} senders, ` +
+      `${config.duration} s per rate\n` +
+      notes.map((note) => `note: ${note}\n`).join("") +
+      table([header, ...rows]) +
+      "\n"
+  )
+}
+
+/** One rate of a sweep: its summary is kept for the sweep table instead of being printed on its own. */
+const measureQuietly = async (
+  config: Config,
+  redis: Redis | undefined,
+  notes: Array<string>,
+  log: (line: string) => void
+): Promise<{ code: number; summary: ReadonlyArray<RunResult>; notes: ReadonlyArray<string> }> => {
+  let captured: { summary: ReadonlyArray<RunResult> } = { summary: [] }
+  const code = await measure(config, redis, notes, log, (summary) => (captured = { summary }))
+  return { code, summary: captured.summary, notes }
+}
+
+const measure = async (
+  config: Config,
+  redis: Redis | undefined,
+  notes: Array<string>,
+  log: (line: string) => void,
+  onSummary?: (summary: ReadonlyArray<RunResult>) => void
+): Promise<number> => {
+  const runs: Array<RunResult> = []
+  {
     for (let repetition = 0; repetition < config.repeat; repetition++) {
       // Alternate the order so neither target always runs on the warmer (or noisier) half of the run.
       const order = repetition % 2 === 0 ? config.targets : [...config.targets].reverse()
@@ -1019,8 +1149,6 @@ const main = async (): Promise<number> => {
         runs.push(await runTarget(config, target, redis, log))
       }
     }
-  } finally {
-    await redis?.stop?.()
   }
   const summary = config.targets.map((target) =>
     combine(
@@ -1068,7 +1196,9 @@ const main = async (): Promise<number> => {
             cpuPerDelivery: ratio(last(effect)!.cpuUsPerDelivery, last(raw)!.cpuUsPerDelivery)
           }
       : undefined
-  if (config.json) {
+  if (onSummary !== undefined) {
+    onSummary(summary)
+  } else if (config.json) {
     const { json: _json, ...shown } = config
     process.stdout.write(
       JSON.stringify({ config: shown, node: process.version, notes, summary, ratio: ratios, runs }) + "\n"

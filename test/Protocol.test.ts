@@ -154,4 +154,19 @@ describe("server frames", () => {
     for (const frame of frames)
       expect(Either.getOrThrow(Protocol.decodeServerFrame(Protocol.encode(frame)))).toEqual(frame)
   })
+
+  it("refuses what a server must never send, naming why", () => {
+    const refused: Array<[string, RegExp]> = [
+      ["{", /invalid JSON/],
+      ["[1]", /unknown frame type/],
+      ['{"type":"teleport"}', /unknown frame type "teleport"/],
+      ['{"type":"message","room":"lobby","id":"1","from":"a","text":"hi","at":1}', /id/],
+      ['{"type":"ack"}', /ref/]
+    ]
+    for (const [text, why] of refused) {
+      const decoded = Protocol.decodeServerFrame(text)
+      expect(Either.isLeft(decoded)).toBe(true)
+      if (Either.isLeft(decoded)) expect(decoded.left).toMatch(why)
+    }
+  })
 })
