@@ -25,6 +25,8 @@ export type RoomEvent =
 export type DirectEnvelope =
   | { readonly _tag: "Direct"; readonly session: string; readonly frame: Protocol.Direct }
   | { readonly _tag: "Takeover"; readonly session: string }
+  /** A signed-in user took this guest session's name: rename the guest. */
+  | { readonly _tag: "Evict"; readonly session: string }
 
 export interface HistoryPage {
   readonly messages: ReadonlyArray<Protocol.Message>

@@ -5,17 +5,26 @@
 import { Context, Effect, Layer } from "effect"
 import { compareNames } from "../protocol/Rules.js"
 import type { BackendError } from "./BackendError.js"
+import { isUserKey } from "./UserKey.js"
 
 export interface PresenceService {
-  readonly online: (session: string, name: string) => Effect.Effect<void, BackendError>
-  readonly offline: (session: string) => Effect.Effect<void, BackendError>
+  /**
+   * `key` (a guest's session, or an authenticated user's `u:<sub>`) is connected with `name`. A user key counts its
+   * connections: true when this is the user's first anywhere, so `Online` is reported once per user.
+   */
+  readonly online: (key: string, name: string) => Effect.Effect<boolean, BackendError>
+  /** One connection of `key` is gone (or held for resume); true when the user has no connection left anywhere. */
+  readonly offline: (key: string) => Effect.Effect<boolean, BackendError>
+  /** Users online: a user with several connections, on any node, counts once. */
   readonly users: Effect.Effect<number, BackendError>
-  /** Whether `session` is connected on `node` now (not merely held for resume). */
-  readonly isOnline: (session: string, node: string) => Effect.Effect<boolean, BackendError>
-  readonly join: (room: string, session: string, name: string) => Effect.Effect<void, BackendError>
-  readonly leave: (room: string, session: string) => Effect.Effect<void, BackendError>
-  readonly rename: (session: string, rooms: Iterable<string>, name: string) => Effect.Effect<void, BackendError>
-  /** Names of a room's members, sorted case-insensitively. */
+  /** Nodes other than `self` where `key` is connected now (not merely held for resume): where a direct must go. */
+  readonly remoteNodes: (key: string, self: string) => Effect.Effect<ReadonlyArray<string>, BackendError>
+  /** `key` enters `room`; true when it is the user's first connection in the room (announce `joined`). */
+  readonly join: (room: string, key: string, name: string) => Effect.Effect<boolean, BackendError>
+  /** One connection of `key` leaves `room`; true when it was the user's last one there (announce `left`). */
+  readonly leave: (room: string, key: string) => Effect.Effect<boolean, BackendError>
+  readonly rename: (key: string, rooms: Iterable<string>, name: string) => Effect.Effect<void, BackendError>
+  /** Names of a room's members, once per user, sorted case-insensitively. */
   readonly members: (room: string) => Effect.Effect<ReadonlyArray<string>, BackendError>
 }
 
@@ -44,6 +53,11 @@ class RoomMembers {
     return true
   }
 
+  /** Renames a member already in the room; no-op otherwise. */
+  rename(session: string, name: string): void {
+    if (this.bySession.has(session)) this.add(session, name)
+  }
+
   names(): Array<string> {
     return this.sorted.slice()
   }
@@ -67,33 +81,74 @@ class RoomMembers {
   }
 }
 
+/**
+ * Connections per key: a guest key (a session) is one connection at a time, as in v1; a user key counts its
+ * connections, so a user's second tab changes nothing anyone sees.
+ */
+export class KeyCounts {
+  private readonly counts = new Map<string, number>()
+
+  /** True when `key` was not counted before. */
+  add(key: string): boolean {
+    const count = this.counts.get(key) ?? 0
+    if (count > 0 && !isCounted(key)) return false
+    this.counts.set(key, count + 1)
+    return count === 0
+  }
+
+  /** True when `key` is not counted any more. */
+  remove(key: string): boolean {
+    const count = this.counts.get(key)
+    if (count === undefined) return false
+    if (count <= 1 || !isCounted(key)) {
+      this.counts.delete(key)
+      return true
+    }
+    this.counts.set(key, count - 1)
+    return false
+  }
+
+  has(key: string): boolean {
+    return this.counts.has(key)
+  }
+
+  get size(): number {
+    return this.counts.size
+  }
+}
+
+/** User keys count connections; guest keys are sessions, connected or not. */
+const isCounted = isUserKey
+
 export const makeMemory = (): PresenceService => {
-  const sessions = new Set<string>()
-  const rooms = new Map<string, RoomMembers>()
+  const online = new KeyCounts()
+  const rooms = new Map<string, { readonly counts: KeyCounts; readonly members: RoomMembers }>()
   return {
-    online: (session) => Effect.sync(() => void sessions.add(session)),
-    offline: (session) => Effect.sync(() => void sessions.delete(session)),
-    users: Effect.sync(() => sessions.size),
-    isOnline: (session) => Effect.sync(() => sessions.has(session)),
-    join: (room, session, name) =>
+    online: (key) => Effect.sync(() => online.add(key)),
+    offline: (key) => Effect.sync(() => online.remove(key)),
+    users: Effect.sync(() => online.size),
+    remoteNodes: () => Effect.succeed([]),
+    join: (room, key, name) =>
       Effect.sync(() => {
-        let members = rooms.get(room)
-        if (members === undefined) rooms.set(room, (members = new RoomMembers()))
-        members.add(session, name)
+        let entry = rooms.get(room)
+        if (entry === undefined) rooms.set(room, (entry = { counts: new KeyCounts(), members: new RoomMembers() }))
+        const first = entry.counts.add(key)
+        if (first) entry.members.add(key, name)
+        return first
       }),
-    leave: (room, session) =>
+    leave: (room, key) =>
       Effect.sync(() => {
-        const members = rooms.get(room)
-        if (members !== undefined && members.remove(session) && members.bySession.size === 0) rooms.delete(room)
+        const entry = rooms.get(room)
+        if (entry === undefined || !entry.counts.remove(key)) return false
+        entry.members.remove(key)
+        if (entry.members.bySession.size === 0) rooms.delete(room)
+        return true
       }),
-    rename: (session, names, name) =>
+    rename: (key, names, name) =>
       Effect.sync(() => {
-        for (const room of names) {
-          const members = rooms.get(room)
-          if (members?.bySession.has(session)) members.add(session, name)
-        }
+        for (const room of names) rooms.get(room)?.members.rename(key, name)
       }),
-    members: (room) => Effect.sync(() => rooms.get(room)?.names() ?? [])
+    members: (room) => Effect.sync(() => rooms.get(room)?.members.names() ?? [])
   }
 }
 

@@ -4,6 +4,9 @@
  * at a time, in order; a dialect holds no fiber of its own, so an idle connection costs a few small objects.
  */
 import type { Effect } from "effect"
+import { CloseCode } from "../protocol/Protocol.js"
+import type { ConnectRequest } from "../server/ChatHooks.js"
+import type { ChatError } from "../server/ChatError.js"
 import type { Connection, Renderer } from "../server/Connection.js"
 
 /** One connection as its dialect serves it. */
@@ -16,7 +19,68 @@ export interface Served {
   readonly stop: () => void
 }
 
+/** What a dialect is told of the upgrade request: enough for the connect hooks, nothing kept once the session opens. */
+export interface UpgradeRequest {
+  readonly url: URL
+  readonly ip: string
+  readonly headers: ConnectRequest["headers"]
+}
+
 export interface Dialect {
   readonly renderer: Renderer
-  readonly serve: (connection: Connection, request: { readonly url: URL }) => Served
+  readonly serve: (connection: Connection, request: UpgradeRequest) => Served
+}
+
+/** The token a client presented: in its `hello`, else `?token=` on the URL, else `Authorization: Bearer`. */
+export const presentedToken = (request: UpgradeRequest, inHello?: string): string | undefined => {
+  if (inHello !== undefined) return inHello
+  const query = request.url.searchParams.get("token")
+  if (query !== null && query !== "") return query
+  const header = request.headers.authorization
+  const value = Array.isArray(header) ? header[0] : header
+  const match = typeof value === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(value) : null
+  return match?.[1]
+}
+
+/** The connect hooks' view of the request, with the token found. */
+export const connectRequest = (request: UpgradeRequest, inHello?: string): ConnectRequest => ({
+  url: request.url,
+  ip: request.ip,
+  headers: request.headers,
+  token: presentedToken(request, inHello)
+})
+
+/** Longest `setTimeout` Node keeps (about 24.8 days); a later expiry is re-armed in steps. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * Calls `expired` when the connection's credential expires (`identity.expiresAt`), with one unref'd timer;
+ * `arm` again after a refresh. Returns the way to stop it.
+ */
+export const expiryTimer = (connection: Connection, expired: () => void) => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const arm = (): void => {
+    clearTimeout(timer)
+    timer = undefined
+    const at = connection.identity?.expiresAt
+    if (at === undefined) return
+    const wait = at - Date.now()
+    timer = wait > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expired, Math.max(0, wait))
+    timer.unref()
+  }
+  return { arm, stop: () => clearTimeout(timer) }
+}
+
+/** How a session that could not open is closed: by why it was refused. */
+export const refusalClose = (error: ChatError): { readonly code: number; readonly reason: string } => {
+  switch (error.code) {
+    case "unauthorized":
+      return { code: CloseCode.unauthorized, reason: "unauthorized" }
+    case "forbidden":
+      return { code: CloseCode.removed, reason: "forbidden" }
+    case "name_taken":
+      return { code: CloseCode.policy, reason: "name taken" }
+    default:
+      return { code: CloseCode.internalError, reason: "try again later" }
+  }
 }

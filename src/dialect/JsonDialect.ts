@@ -10,7 +10,7 @@ import type { Connection, Renderer } from "../server/Connection.js"
 import * as RateLimiter from "../server/RateLimiter.js"
 import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
-import type { Dialect, Served } from "./Dialect.js"
+import { connectRequest, type Dialect, expiryTimer, refusalClose, type Served, type UpgradeRequest } from "./Dialect.js"
 
 /** Every server frame, as JSON. */
 export const renderer: Renderer = { render: encode, showsRoomState: true }
@@ -21,8 +21,12 @@ export const make = Effect.gen(function* () {
   const config = yield* ServerConfig
   const runtime = yield* Effect.runtime<never>()
   const helloTimeoutMs = Duration.toMillis(config.helloTimeout)
+  const graceMs = Duration.toMillis(config.auth.grace)
 
-  const serve = (connection: Connection): Served => {
+  const serve = (connection: Connection, upgrade: UpgradeRequest): Served => {
+    // The upgrade's headers are needed until `hello` only (the connect hooks read them); then only the URL stays.
+    let pending: UpgradeRequest | undefined = upgrade
+    const url = upgrade.url
     let phase: "hello" | "open" = "hello"
     let strikes = 0
     let bucket: RateLimiter.TokenBucket | undefined
@@ -35,6 +39,38 @@ export const make = Effect.gen(function* () {
     }, helloTimeoutMs)
     helloTimer.unref()
 
+    // An authenticated connection whose token expires is told so and given the grace to send `refresh`.
+    let graceTimer: ReturnType<typeof setTimeout> | undefined
+    const expiry = expiryTimer(connection, () => {
+      if (!connection.acceptsFrames || graceTimer !== undefined) return
+      const seconds = Math.round(graceMs / 1000)
+      connection.send({
+        type: "error",
+        code: "token_expired",
+        message: `your token expired: send refresh with a new one within ${seconds} s`
+      })
+      graceTimer = setTimeout(() => {
+        if (connection.acceptsFrames) connection.close(CloseCode.unauthorized, "token expired")
+      }, graceMs)
+      graceTimer.unref()
+    })
+
+    const refresh = (token: string, ref: string | undefined) =>
+      chat.refresh(connection, connectRequest({ url, ip: connection.ip, headers: {} }, token)).pipe(
+        Effect.map((outcome) => {
+          if (outcome === "other_user") {
+            connection.send(
+              withRef({ type: "error", code: "unauthorized", message: "that token is another user's" }, ref)
+            )
+            return connection.close(CloseCode.unauthorized, "another user's token")
+          }
+          clearTimeout(graceTimer)
+          graceTimer = undefined
+          expiry.arm()
+          if (ref !== undefined) connection.send({ type: "ack", ref })
+        })
+      )
+
     const hello = (text: string) =>
       Effect.gen(function* () {
         clearTimeout(helloTimer)
@@ -46,18 +82,23 @@ export const make = Effect.gen(function* () {
           yield* securityLog("first frame was not hello", connection)
           return connection.close(CloseCode.policy, "hello expected")
         }
+        const connect = pending === undefined ? undefined : connectRequest(pending, frame.right.token)
+        pending = undefined
         const opened = yield* chat
           .open(connection, {
             name: frame.right.name,
             rooms: frame.right.rooms ?? ["lobby"],
-            resume: frame.right.resume
+            resume: frame.right.resume,
+            connect
           })
           .pipe(Effect.either)
         if (Either.isLeft(opened)) {
           connection.send(errorFrame(opened.left))
-          return connection.close(CloseCode.internalError, "try again later")
+          const close = refusalClose(opened.left)
+          return connection.close(close.code, close.reason)
         }
         phase = "open"
+        expiry.arm()
         connection.send(opened.right.welcome)
         for (const problem of opened.right.problems) connection.send(errorFrame(problem))
         yield* opened.right.enterRooms
@@ -82,7 +123,9 @@ export const make = Effect.gen(function* () {
           connection.send(withRef({ type: "error", code: "invalid_frame", message: frame.left.message }, ref))
           return Effect.void
         }
-        return handle(chat, connection, frame.right).pipe(
+        const handled =
+          frame.right.type === "refresh" ? refresh(frame.right.token, ref) : handle(chat, connection, frame.right)
+        return handled.pipe(
           Effect.catchAll((error) => Effect.sync(() => connection.send(withRef(errorFrame(error), ref))))
         )
       })
@@ -90,7 +133,11 @@ export const make = Effect.gen(function* () {
     return {
       start: Effect.void,
       receive: (text) => (phase === "hello" ? hello(text) : request(text)),
-      stop: () => clearTimeout(helloTimer)
+      stop: () => {
+        clearTimeout(helloTimer)
+        clearTimeout(graceTimer)
+        expiry.stop()
+      }
     }
   }
 
@@ -128,6 +175,8 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
       )
     case "ping":
       return Effect.sync(() => connection.send(withRef({ type: "pong" }, frame.ref)))
+    case "refresh":
+      return Effect.fail(new ChatError({ code: "invalid_frame", message: "refresh is handled by the dialect" }))
   }
 }
 

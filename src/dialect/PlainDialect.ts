@@ -11,7 +11,7 @@ import type { Connection, Renderer } from "../server/Connection.js"
 import * as RateLimiter from "../server/RateLimiter.js"
 import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
-import type { Dialect, Served } from "./Dialect.js"
+import { connectRequest, type Dialect, expiryTimer, refusalClose, type Served, type UpgradeRequest } from "./Dialect.js"
 
 /**
  * How server frames read as lines: only what a person at a raw WebSocket tool needs — messages, direct messages and
@@ -40,17 +40,36 @@ export const make = Effect.gen(function* () {
   const chat = yield* Chat
   const config = yield* ServerConfig
 
-  const serve = (connection: Connection, request: { readonly url: URL }): Served => {
+  const serve = (connection: Connection, upgrade: UpgradeRequest): Served => {
+    // Held until the session opens (the connect hooks read its headers), not for the life of the connection.
+    let request: UpgradeRequest | undefined = upgrade
     let bucket: RateLimiter.TokenBucket | undefined
     let strikes = 0
+    // A plain connection cannot refresh its token: at expiry it is told to reconnect with a new one.
+    const expiry = expiryTimer(connection, () => {
+      if (!connection.acceptsFrames) return
+      connection.sendText("Session expired: reconnect with a new token.")
+      connection.close(CloseCode.unauthorized, "token expired")
+    })
 
     const start = Effect.gen(function* () {
-      const requested = request.url.searchParams.get("name") ?? undefined
-      const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"] }).pipe(Effect.either)
+      const connect = connectRequest(request!)
+      const requested = request!.url.searchParams.get("name") ?? undefined
+      request = undefined
+      const opened = yield* chat.open(connection, { name: requested, rooms: ["lobby"], connect }).pipe(Effect.either)
       if (opened._tag === "Left") {
-        connection.sendText("The server cannot take you right now; try again later.")
-        return connection.close(CloseCode.internalError, "try again later")
+        const error = opened.left
+        connection.sendText(
+          error.code === "unauthorized"
+            ? `Unauthorized: ${error.message}`
+            : error.code === "unavailable"
+              ? "The server cannot take you right now; try again later."
+              : `Error: ${error.message}`
+        )
+        const close = refusalClose(error)
+        return connection.close(close.code, close.reason)
       }
+      expiry.arm()
       connection.sendText(`You are connected! There are ${opened.right.welcome.users} users here.`)
       for (const problem of opened.right.problems) {
         connection.sendText(`${problem.message}; you are ${connection.name}.`)
@@ -125,7 +144,7 @@ export const make = Effect.gen(function* () {
         }
       })
 
-    return { start, receive, stop: () => {} }
+    return { start, receive, stop: expiry.stop }
   }
 
   return { renderer, serve } satisfies Dialect

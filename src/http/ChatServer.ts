@@ -16,6 +16,7 @@ import { Readiness } from "../backend/Readiness.js"
 import { Sessions } from "../backend/Sessions.js"
 import { Chat } from "../server/Chat.js"
 import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
+import { HookObserver } from "../server/HookObserver.js"
 import { Rooms } from "../server/Rooms.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import * as WebSocketServer from "../transport/WebSocketServer.js"
@@ -36,7 +37,12 @@ export class ChatServer extends Context.Tag("effect-chat/ChatServer")<ChatServer
   static layer = Layer.scoped(
     ChatServer,
     Effect.suspend(() => make)
-  ).pipe(Layer.provide(Chat.layer), Layer.provide(Rooms.layer), Layer.provideMerge(ConnectionRegistry.layer))
+  ).pipe(
+    Layer.provide(Chat.layer),
+    Layer.provide(Rooms.layer),
+    Layer.provide(HookObserver.layer),
+    Layer.provideMerge(ConnectionRegistry.layer)
+  )
 
   /** One process, nothing to install: in-memory backends. */
   static layerMemory = ChatServer.layer.pipe(
@@ -63,16 +69,20 @@ const make = Effect.gen(function* () {
   const registry = yield* ConnectionRegistry
   const chat = yield* Chat
 
-  // Direct messages and takeovers for sessions on this node, sent from other nodes.
+  // Direct messages, takeovers and evictions for sessions (or users) on this node, sent from other nodes.
   const directs = yield* hub.subscribeDirect(node).pipe(Effect.orDie)
   yield* Effect.forkScoped(
     Effect.forever(
       Effect.flatMap(Queue.take(directs), (envelope) => {
+        if (envelope._tag === "Direct") {
+          // A user's direct goes to each of their connections here; a guest's key is its session.
+          return Effect.sync(() => {
+            for (const connection of registry.byKey(envelope.session)) connection.send(envelope.frame)
+          })
+        }
         const connection = registry.bySession(envelope.session)
         if (connection === undefined) return Effect.void
-        return envelope._tag === "Direct"
-          ? Effect.sync(() => connection.send(envelope.frame))
-          : chat.handOver(connection)
+        return envelope._tag === "Takeover" ? chat.handOver(connection) : chat.evicted(connection)
       })
     )
   )

@@ -22,6 +22,8 @@ export type ErrorCode = typeof ErrorCode.Type
 const Ref = Schema.String.pipe(Schema.maxLength(MAX_REF_LENGTH))
 const MessageId = Schema.NonNegativeInt
 const optionalRef = Schema.optional(Ref)
+/** A JWT: long for a token, short enough that a frame of junk is refused before anything parses it. */
+const Token = Schema.String.pipe(Schema.maxLength(8192))
 
 export const Hello = Schema.Struct({
   type: Schema.Literal("hello"),
@@ -33,6 +35,8 @@ export const Hello = Schema.Struct({
       since: Schema.optionalWith(Schema.Record({ key: Schema.String, value: MessageId }), { default: () => ({}) })
     })
   ),
+  /** A JWT, on servers with `--auth optional|required`. */
+  token: Schema.optional(Token),
   ref: optionalRef
 })
 export const Send = Schema.Struct({
@@ -59,8 +63,21 @@ export const HistoryRequest = Schema.Struct({
 })
 export const Who = Schema.Struct({ type: Schema.Literal("who"), room: Schema.String, ref: optionalRef })
 export const Ping = Schema.Struct({ type: Schema.Literal("ping"), ref: optionalRef })
+/** A new token for the same user, after `token_expired` (or before it). */
+export const Refresh = Schema.Struct({ type: Schema.Literal("refresh"), token: Token, ref: optionalRef })
 
-export const ClientFrame = Schema.Union(Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping)
+export const ClientFrame = Schema.Union(
+  Hello,
+  Send,
+  Join,
+  Leave,
+  Nick,
+  DirectRequest,
+  HistoryRequest,
+  Who,
+  Ping,
+  Refresh
+)
 export type ClientFrame = typeof ClientFrame.Type
 export type Hello = typeof Hello.Type
 
@@ -180,7 +197,7 @@ const serverDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<Serv
 /** One decoder per request type: a frame is parsed once and checked against its own type's schema only. */
 const requestDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ClientFrame, ParseResult.ParseError>> =
   new Map(
-    ([Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping] as const).map((schema) => [
+    ([Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping, Refresh] as const).map((schema) => [
       schema.fields.type.literals[0],
       Schema.decodeUnknownEither(schema as Schema.Schema<ClientFrame, any>, decodeOptions)
     ])

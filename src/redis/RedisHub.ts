@@ -159,9 +159,9 @@ const make = (config: RedisHubOptions) =>
     const direct: HubService["direct"] = (node, envelope) =>
       redis.command("direct", ["PUBLISH", keys.nodeChannel(node), JSON.stringify(envelope)]).pipe(
         // Nobody listening means the target's node is gone: say so rather than drop the message silently. A takeover
-        // of a dead node's session has nothing to stop, so it needs no listener.
+        // or eviction on a dead node has nothing to act on, so it needs no listener.
         Effect.filterOrFail(
-          (receivers) => receivers !== 0 || envelope._tag === "Takeover",
+          (receivers) => receivers !== 0 || envelope._tag !== "Direct",
           () => new BackendError({ reason: "Unavailable", operation: "direct" })
         ),
         Effect.asVoid

@@ -10,9 +10,10 @@
  * | `room:R:nodes` | set | nodes with members in R |
  * | `rooms` | zset | rooms by last activity (for counting) |
  * | `nodes` | zset | nodes by last heartbeat (Redis time, ms) |
- * | `node:N:users` | hash | session → name, sessions online on node N |
+ * | `node:N:users` | hash | session → name, guest sessions online on node N |
+ * | `node:N:accounts` | hash | `u:<sub>` → name, authenticated users with a connection on N (on several nodes at once) |
  * | `node:N:rooms` | set | rooms with members on N |
- * | `node:N:room:R` | hash | session → name, N's members of R |
+ * | `node:N:room:R` | hash | session or `u:<sub>` → name, N's members of R |
  * | `node:N:sessions` | set | sessions held live by N (turned into held ones if N dies) |
  * | `name:K` | hash | owner of the name with key K: session, node, name |
  * | `guests` | string | the `user<N>` counter |
@@ -41,6 +42,7 @@ export const makeKeys = (prefix: string) => ({
   roomLog: (room: string) => `${prefix}room:${room}:log`,
   roomChannel: (room: string) => `${prefix}room:${room}:events`,
   nodeUsers: (node: string) => `${prefix}node:${node}:users`,
+  nodeAccounts: (node: string) => `${prefix}node:${node}:accounts`,
   nodeChannel: (node: string) => `${prefix}node:${node}:direct`,
   name: (nameKey: string) => `${prefix}name:${nameKey}`,
   session: (session: string) => `${prefix}session:${session}`,

@@ -17,6 +17,22 @@ return claimName(ARGV[2], ARGV[3], ARGV[4], ARGV[5]) and 1 or 0
 `
 )
 
+/**
+ * `ARGV`: name key, user key, node, name. An authenticated user takes the name from a guest (returned with the node
+ * its session lives on, to be renamed there), never from another user.
+ */
+const CLAIM_USER = script(`
+local nameHash = key('name', ARGV[2])
+local owner = redis.call('HMGET', nameHash, 'session', 'node', 'name')
+if owner[1] and owner[1] ~= ARGV[3] and string.sub(owner[1], 1, 2) == 'u:' then return { 0 } end
+redis.call('HSET', nameHash, 'session', ARGV[3], 'node', ARGV[4], 'name', ARGV[5])
+if owner[1] and owner[1] ~= ARGV[3] then
+  local node = redis.call('HGET', key('session', owner[1]), 'node') or owner[2]
+  return { 1, owner[1], node, owner[3] }
+end
+return { 1 }
+`)
+
 /** `ARGV`: name key, session. */
 const RELEASE = script(`
 if redis.call('HGET', key('name', ARGV[2]), 'session') == ARGV[3] then redis.call('DEL', key('name', ARGV[2])) end
@@ -55,6 +71,19 @@ const make = Effect.gen(function* () {
       redis
         .eval("claim", CLAIM, [nameKey(owner.name), owner.session, owner.node, owner.name])
         .pipe(Effect.map((claimed) => claimed === 1)),
+    claimForUser: (owner) =>
+      redis.eval("claimUser", CLAIM_USER, [nameKey(owner.name), owner.session, owner.node, owner.name]).pipe(
+        Effect.map((reply) => {
+          const [claimed, session, node, name] = Array.isArray(reply) ? reply.map(String) : []
+          return {
+            claimed: claimed === "1",
+            evicted:
+              session === undefined
+                ? Option.none<NameOwner>()
+                : Option.some<NameOwner>({ session, node: node!, name: name! })
+          }
+        })
+      ),
     release: (name, session) => redis.eval("release", RELEASE, [nameKey(name), session]).pipe(Effect.asVoid),
     owner: (name) =>
       redis.eval("owner", OWNER, [nameKey(name)]).pipe(

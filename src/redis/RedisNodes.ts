@@ -57,6 +57,7 @@ for _, room in ipairs(redis.call('SMEMBERS', key('node', node, 'rooms'))) do
 end
 redis.call('PEXPIRE', key('node', node, 'rooms'), ttl)
 redis.call('PEXPIRE', key('node', node, 'users'), ttl)
+redis.call('PEXPIRE', key('node', node, 'accounts'), ttl)
 if previous == nil or previous < now - deadAfter then return 1 end
 return 0
 `)
@@ -75,7 +76,7 @@ local function bury(node, lastBeat)
     redis.call('DEL', key('node', node, 'room', room))
     redis.call('SREM', key('room', room, 'nodes'), node)
   end
-  redis.call('DEL', key('node', node, 'rooms'), key('node', node, 'users'))
+  redis.call('DEL', key('node', node, 'rooms'), key('node', node, 'users'), key('node', node, 'accounts'))
   local heldUntil = lastBeat + window
   for _, session in ipairs(redis.call('SMEMBERS', key('node', node, 'sessions'))) do
     local state = redis.call('HMGET', key('session', session), 'node', 'heldUntil')

@@ -3,7 +3,9 @@
  * bytes go to, and where it is in its life. Transport and dialect supply the two ends (`Outlet`, `Renderer`), so the
  * core never touches a socket and never asks which dialect it is talking to.
  */
+import { userKey } from "../backend/UserKey.js"
 import type * as Protocol from "../protocol/Protocol.js"
+import type { Identity } from "./Identity.js"
 import { Session } from "./Session.js"
 import { textFrameOf } from "./WireFrame.js"
 
@@ -46,6 +48,8 @@ export class Connection {
   state: ConnectionState = { _tag: "Opening" }
   /** The session carried; replaced when the connection opens or resumes one. */
   session: Session = Session.unopened
+  /** Who the connect hooks said this is (a JWT's `sub`, an app's session cookie); undefined for a guest. */
+  identity: Identity | undefined = undefined
   private renames: Array<string> | undefined
 
   constructor(
@@ -60,6 +64,11 @@ export class Connection {
 
   get rooms(): Set<string> {
     return this.session.rooms
+  }
+
+  /** What presence and names know this connection's user by: one key per user, or the guest's session. */
+  get key(): string {
+    return this.identity === undefined ? this.session.id : userKey(this.identity.user)
   }
 
   /** Frames from the peer are acted on only while the session is opening or open. */

@@ -17,6 +17,7 @@ import { Presence } from "../backend/Presence.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import type { Connection } from "./Connection.js"
 import * as FanoutPlan from "./FanoutPlan.js"
+import { HookObserver } from "./HookObserver.js"
 import { ServerConfig } from "./ServerConfig.js"
 
 export interface JoinOptions {
@@ -100,6 +101,7 @@ const make = Effect.gen(function* () {
   const hub = yield* Hub
   const presence = yield* Presence
   const config = yield* ServerConfig
+  const observer = yield* HookObserver
   const runFork = yield* FiberSet.makeRuntime<never>()
   const actors = new Map<string, RoomActor>()
 
@@ -242,7 +244,8 @@ const make = Effect.gen(function* () {
     const { room } = actor
     return Effect.gen(function* () {
       actor.members.add(connection)
-      yield* presence.join(room, connection.session.id, connection.name)
+      // A user's second connection (another tab) into the room is not news to anyone.
+      const first = yield* presence.join(room, connection.key, connection.name)
       if (connection.renderer.showsRoomState) {
         const names = yield* presence.members(room)
         actor.knownSize = names.length
@@ -256,7 +259,10 @@ const make = Effect.gen(function* () {
       } else {
         actor.knownSize = Math.max(actor.knownSize + 1, actor.members.size)
       }
-      if (options.announce && announces(actor)) {
+      if (first && options.announce && observer.active) {
+        observer.presence({ _tag: "Joined", room, name: connection.name, user: connection.identity })
+      }
+      if (first && options.announce && announces(actor)) {
         yield* hub.announce(room, {
           _tag: "Joined",
           session: connection.session.id,
@@ -277,8 +283,11 @@ const make = Effect.gen(function* () {
       if (!actor.members.delete(connection)) return
       const announced = announce && announces(actor)
       actor.knownSize = Math.max(0, actor.knownSize - 1)
-      yield* presence.leave(room, connection.session.id)
-      if (announced) {
+      const last = yield* presence.leave(room, connection.key)
+      if (last && announce && observer.active) {
+        observer.presence({ _tag: "Left", room, name: connection.name, user: connection.identity })
+      }
+      if (last && announced) {
         yield* hub.announce(room, {
           _tag: "Left",
           session: connection.session.id,

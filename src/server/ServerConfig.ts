@@ -40,6 +40,19 @@ export interface ServerSettings {
   readonly allowedOrigins: ReadonlyArray<string>
   /** Time to receive a complete upgrade request's headers (slowloris). */
   readonly headersTimeout: Duration.Duration
+  readonly auth: AuthSettings
+}
+
+/**
+ * `off`: every connection is a guest (v1; no connect hook is asked). `optional`: a connection the connect hooks
+ * identify is that user, any other a guest. `required`: a connection the hooks do not identify is refused (4001).
+ */
+export type AuthMode = "off" | "optional" | "required"
+
+export interface AuthSettings {
+  readonly mode: AuthMode
+  /** After `token_expired`, how long a connection may take to send `refresh` before it is closed with 4001. */
+  readonly grace: Duration.Duration
 }
 
 export const defaults: ServerSettings = {
@@ -62,15 +75,20 @@ export const defaults: ServerSettings = {
   maxConnections: 10_000,
   maxConnectionsPerIp: 1_000,
   allowedOrigins: [],
-  headersTimeout: Duration.seconds(10)
+  headersTimeout: Duration.seconds(10),
+  auth: { mode: "off", grace: Duration.seconds(30) }
 }
+
+/** Settings to change from the defaults; `auth` may name only the part it changes. */
+export type ServerOverrides = Partial<Omit<ServerSettings, "auth">> & { readonly auth?: Partial<AuthSettings> }
 
 export class ServerConfig extends Context.Tag("effect-chat/ServerConfig")<ServerConfig, ServerSettings>() {
   /** Defaults overridden by `overrides`. */
-  static make = (overrides: Partial<ServerSettings> = {}): ServerSettings => ({
+  static make = (overrides: ServerOverrides = {}): ServerSettings => ({
     ...defaults,
     ...overrides,
-    rateLimit: { ...defaults.rateLimit, ...overrides.rateLimit }
+    rateLimit: { ...defaults.rateLimit, ...overrides.rateLimit },
+    auth: { ...defaults.auth, ...overrides.auth }
   })
-  static layer = (overrides: Partial<ServerSettings> = {}) => Layer.succeed(ServerConfig, ServerConfig.make(overrides))
+  static layer = (overrides: ServerOverrides = {}) => Layer.succeed(ServerConfig, ServerConfig.make(overrides))
 }

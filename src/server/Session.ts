@@ -3,7 +3,9 @@
  * recent sends. One record, moved from connection to connection (a resume, a takeover) and kept while the session
  * is held for resume.
  */
-import type { SessionRecord } from "../backend/Sessions.js"
+import * as Crypto from "node:crypto"
+import { newSessionId, type SessionRecord } from "../backend/Sessions.js"
+import type { Identity } from "./Identity.js"
 
 /** Recent `send` refs kept per session for dedupe. */
 const REFS_KEPT = 256
@@ -59,3 +61,19 @@ export class Session {
     return { session: this.id, name: this.name, rooms: Array.from(this.rooms), node, heldUntil }
   }
 }
+
+/**
+ * A fresh session id. An authenticated user's carries a fingerprint of its `sub` (`<uuid>.<sha-256 prefix>`), so a
+ * resume on any node can check that the token presented is the same user's without another backend field.
+ */
+export const sessionIdFor = (identity: Identity | undefined): string =>
+  identity === undefined ? newSessionId() : `${newSessionId()}.${fingerprint(identity.user)}`
+
+/** Whose session `session` is: a user's fingerprint, or undefined for a guest's. */
+export const ownerOf = (session: string): string | undefined => {
+  const dot = session.indexOf(".")
+  return dot < 0 ? undefined : session.slice(dot + 1)
+}
+
+export const fingerprint = (user: string): string =>
+  Crypto.createHash("sha256").update(user).digest("base64url").slice(0, 22)

@@ -4,25 +4,35 @@
  * Requests made in between are `SessionRequests`.
  */
 import { Duration, Effect, Option, Schedule } from "effect"
+import * as Crypto from "node:crypto"
 import { Hub } from "../backend/Hub.js"
-import { Names } from "../backend/Names.js"
+import { type NameOwner, Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
 import { Presence } from "../backend/Presence.js"
-import { newSessionId, type SessionRecord, Sessions } from "../backend/Sessions.js"
+import { type SessionRecord, Sessions } from "../backend/Sessions.js"
+import { isUserKey } from "../backend/UserKey.js"
 import { CloseCode, isValidName, isValidRoom } from "../protocol/Protocol.js"
 import type * as Protocol from "../protocol/Protocol.js"
-import { ChatError, invalidNameMessage, truncate, unavailable } from "./ChatError.js"
+import * as ChatHooks from "./ChatHooks.js"
+import { ChatError, fail, invalidNameMessage, truncate, unavailable } from "./ChatError.js"
 import type { Connection } from "./Connection.js"
 import { ConnectionRegistry } from "./ConnectionRegistry.js"
+import { HookObserver } from "./HookObserver.js"
+import * as Permissions from "./Permissions.js"
 import { Rooms } from "./Rooms.js"
 import { ServerConfig } from "./ServerConfig.js"
-import { Session } from "./Session.js"
+import { fingerprint, ownerOf, Session, sessionIdFor } from "./Session.js"
 
 export interface OpenRequest {
   readonly name?: string | undefined
   readonly rooms: ReadonlyArray<string>
   readonly resume?: { readonly token: string; readonly since: Readonly<Record<string, number>> } | undefined
+  /** The upgrade request and the token the client presented, for the connect hooks. */
+  readonly connect?: ChatHooks.ConnectRequest | undefined
 }
+
+/** How a `refresh` went: the same user's new token is taken; another user's ends the connection (4001). */
+export type Refreshed = "refreshed" | "other_user"
 
 export interface Opened {
   readonly welcome: typeof Protocol.Welcome.Type
@@ -38,6 +48,10 @@ export interface SessionLifecycle {
   readonly handOver: (connection: Connection) => Effect.Effect<void>
   /** The socket is gone: leave its rooms, and hold the session for resume or end it, by how it closed. */
   readonly end: (connection: Connection, peerCloseCode: number) => Effect.Effect<void>
+  /** A new token for an authenticated connection whose token expired (or is about to). */
+  readonly refresh: (connection: Connection, request: ChatHooks.ConnectRequest) => Effect.Effect<Refreshed, ChatError>
+  /** An authenticated user took this guest's name: it gets an assigned one (`renamed`). */
+  readonly evicted: (connection: Connection) => Effect.Effect<void>
 }
 
 /** Server close codes after which a session is kept for resume (PROTOCOL.md, "Which closes keep a session"). */
@@ -60,6 +74,8 @@ export const make = Effect.gen(function* () {
   const rooms = yield* Rooms
   const registry = yield* ConnectionRegistry
   const node = yield* NodeId
+  const hooks = yield* ChatHooks.current
+  const observer = yield* HookObserver
   /** Sessions of this node held for resume, with what only this node knows of them (their recent refs). */
   const held = new Map<string, Session>()
 
@@ -80,6 +96,22 @@ export const make = Effect.gen(function* () {
       Effect.repeat(Schedule.spaced(Duration.seconds(1)))
     )
   )
+
+  const refused = (refusal: ChatHooks.HookRefusal) => new ChatError({ code: refusal.code, message: refusal.message })
+
+  /** Who the connection is, by the connect hooks; a guest, or refused, by the auth mode. */
+  const identify = (connection: Connection, request: OpenRequest) =>
+    Effect.gen(function* () {
+      if (config.auth.mode === "off") return
+      const found =
+        hooks.connect === undefined || request.connect === undefined
+          ? Option.none()
+          : yield* hooks.connect(request.connect).pipe(Effect.mapError(refused))
+      if (Option.isNone(found) && config.auth.mode === "required") {
+        return yield* fail("unauthorized", "this server needs a token (hello.token, ?token= or Authorization: Bearer)")
+      }
+      connection.identity = Option.getOrUndefined(found)
+    })
 
   const assignGuest = (session: string) =>
     Effect.gen(function* () {
@@ -120,13 +152,87 @@ export const make = Effect.gen(function* () {
       { discard: true }
     )
 
-  const establish = (connection: Connection) =>
+  const establish = (connection: Connection, announce: boolean) =>
     Effect.gen(function* () {
-      yield* presence.online(connection.session.id, connection.name)
+      const first = yield* presence.online(connection.key, connection.name)
       const token = yield* sessions.issue(connection.session.record(node))
       connection.opened()
       registry.bindSession(connection)
+      if (first && announce && observer.active) {
+        observer.presence({ _tag: "Online", name: connection.name, user: connection.identity })
+      }
       return token
+    })
+
+  /** The user's connection is gone: when it was their last, they are offline and an authenticated name is free. */
+  const goOffline = (key: string, name: string, connection: Connection | undefined) =>
+    Effect.gen(function* () {
+      const last = yield* presence.offline(key)
+      if (!last) return
+      if (isUserKey(key)) yield* names.release(name, key)
+      if (observer.active) observer.presence({ _tag: "Offline", name, user: connection?.identity })
+    })
+
+  /** Takes the token's name for an authenticated connection; a guest holding it is renamed. */
+  const claimUserName = (connection: Connection, name: string) =>
+    Effect.gen(function* () {
+      const claim = yield* names.claimForUser({ name, session: connection.key, node })
+      if (!claim.claimed) return yield* fail("name_taken", `${name} is used by another user`)
+      connection.session.name = name
+      if (Option.isSome(claim.evicted)) yield* evict(claim.evicted.value)
+    })
+
+  /** The guest that held an authenticated user's name gets an assigned one, wherever it is. */
+  const evict = (owner: NameOwner) =>
+    Effect.gen(function* () {
+      const local = registry.bySession(owner.session)
+      if (local !== undefined) return yield* evicted(local)
+      const heldHere = held.get(owner.session)
+      if (heldHere !== undefined) {
+        // Renamed when it resumes: its welcome carries the new name.
+        heldHere.name = yield* assignGuest(heldHere.id)
+        return yield* sessions.update(heldHere.record(node, Date.now() + Duration.toMillis(config.resumeWindow)))
+      }
+      if (owner.node !== node) yield* hub.direct(owner.node, { _tag: "Evict", session: owner.session })
+    }).pipe(Effect.ignoreLogged)
+
+  const evicted = (connection: Connection) =>
+    Effect.gen(function* () {
+      const session = connection.session
+      const previous = session.name
+      session.name = yield* assignGuest(session.id)
+      yield* presence.rename(connection.key, session.rooms, session.name)
+      yield* sessions.update(session.record(node))
+      const eventId = Crypto.randomUUID()
+      const frame = { type: "renamed" as const, from: previous, to: session.name, at: Date.now() }
+      connection.firstSightOfRename(eventId)
+      connection.send(frame)
+      for (const room of session.rooms) {
+        yield* hub.announce(room, { _tag: "Renamed", session: session.id, eventId, frame })
+      }
+    }).pipe(Effect.ignoreLogged)
+
+  /** `hello.rooms` the user may not join are refused after the welcome, like invalid ones. */
+  const admitRooms = (connection: Connection, wanted: ReadonlyArray<string>, problems: Array<ChatError>) =>
+    Effect.gen(function* () {
+      const session = connection.session
+      for (const room of wanted) {
+        if (!isValidRoom(room)) {
+          problems.push(new ChatError({ code: "invalid_room", message: `invalid room name: ${truncate(room)}` }))
+          continue
+        }
+        const check = Permissions.permit(hooks, connection, "join", room)
+        const denied = check === undefined ? undefined : yield* Effect.flip(check).pipe(Effect.option)
+        if (denied !== undefined && Option.isSome(denied)) {
+          problems.push(denied.value)
+        } else if (session.rooms.size >= config.maxRoomsPerConnection) {
+          problems.push(
+            new ChatError({ code: "too_many_rooms", message: `at most ${config.maxRoomsPerConnection} rooms` })
+          )
+        } else {
+          session.rooms.add(room)
+        }
+      }
     })
 
   const welcome = (connection: Connection, token: string, resumed: boolean) =>
@@ -143,9 +249,10 @@ export const make = Effect.gen(function* () {
   const endSession = (session: string, name: string, roomNames: ReadonlyArray<string>, live: Connection | undefined) =>
     Effect.gen(function* () {
       if (live !== undefined) for (const room of roomNames) yield* rooms.leave(live, room, { announce: true })
-      yield* presence.offline(session)
+      // A session of an authenticated user not on this node is no connection of the user's any more.
+      if (live !== undefined || ownerOf(session) === undefined) yield* goOffline(live?.key ?? session, name, live)
       yield* sessions.remove(session)
-      yield* names.release(name, session)
+      if (ownerOf(session) === undefined) yield* names.release(name, session)
       held.delete(session)
     }).pipe(Effect.ignoreLogged)
 
@@ -153,6 +260,8 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       live.takenOver()
       for (const room of live.rooms) yield* rooms.leave(live, room, { announce: false })
+      // A user counts connections: this one is gone (the one taking over counts itself). A guest session is one.
+      if (live.identity !== undefined) yield* presence.offline(live.key).pipe(Effect.ignoreLogged)
       live.outlet.close(CloseCode.takenOver, "session taken over")
     })
 
@@ -175,6 +284,13 @@ export const make = Effect.gen(function* () {
       const found = yield* sessions.redeem(request.resume.token)
       if (Option.isNone(found)) return Option.none<Opened>()
       const previous = found.value
+      const owner = ownerOf(previous.session)
+      const identity = connection.identity
+      if (owner !== undefined && (identity === undefined || fingerprint(identity.user) !== owner)) {
+        return yield* fail("unauthorized", "resuming this session needs a valid token of its user")
+      }
+      // A guest's session is not taken up by a signed-in user: the user starts afresh.
+      if (owner === undefined && identity !== undefined) return Option.none<Opened>()
       const live = registry.bySession(previous.session)
       const since = request.resume.since
       const remote = live === undefined && previous.heldUntil === undefined && previous.node !== node
@@ -191,7 +307,13 @@ export const make = Effect.gen(function* () {
       const takeover = remote || (live !== undefined && live !== connection)
       if (live !== undefined && live !== connection) yield* handOver(live)
       else if (remote) yield* hub.direct(previous.node, { _tag: "Takeover", session: previous.session })
-      const token = yield* establish(connection)
+      if (identity !== undefined) {
+        yield* claimUserName(connection, identity.name)
+      } else if (!takeover && !(yield* names.claim({ name: previous.name, session: previous.session, node }))) {
+        // Its name went to a signed-in user while the session was away.
+        connection.session.name = yield* assignGuest(previous.session)
+      }
+      const token = yield* establish(connection, !takeover)
       const entries = previous.rooms.map((room) => ({ room, since: sinceOf(since, room) }))
       return Option.some<Opened>({
         welcome: yield* welcome(connection, token, true),
@@ -203,30 +325,23 @@ export const make = Effect.gen(function* () {
   const fresh = (connection: Connection, request: OpenRequest) =>
     Effect.gen(function* () {
       const problems: Array<ChatError> = []
-      const session = new Session(newSessionId(), "")
+      const session = new Session(sessionIdFor(connection.identity), "")
       connection.session = session
       const wanted = request.name
-      if (wanted !== undefined && !isValidName(wanted)) {
+      if (connection.identity !== undefined) {
+        // The name comes from the token; `hello.name` is not asked for.
+        yield* claimUserName(connection, connection.identity.name)
+      } else if (wanted !== undefined && !isValidName(wanted)) {
         problems.push(new ChatError({ code: "invalid_name", message: invalidNameMessage(wanted) }))
       } else if (wanted !== undefined) {
         if (yield* names.claim({ name: wanted, session: session.id, node })) session.name = wanted
         else problems.push(new ChatError({ code: "name_taken", message: `${wanted} is taken` }))
       }
       if (session.name === "") session.name = yield* assignGuest(session.id)
-      for (const room of request.rooms) {
-        if (!isValidRoom(room)) {
-          problems.push(new ChatError({ code: "invalid_room", message: `invalid room name: ${truncate(room)}` }))
-        } else if (session.rooms.size >= config.maxRoomsPerConnection) {
-          problems.push(
-            new ChatError({ code: "too_many_rooms", message: `at most ${config.maxRoomsPerConnection} rooms` })
-          )
-        } else {
-          session.rooms.add(room)
-        }
-      }
+      yield* admitRooms(connection, request.rooms, problems)
       // A backend failure past this point must not leave the claimed name owned by a session that never opened.
-      const token = yield* establish(connection).pipe(
-        Effect.tapError(() => names.release(session.name, session.id).pipe(Effect.ignore))
+      const token = yield* establish(connection, true).pipe(
+        Effect.tapError(() => names.release(session.name, connection.key).pipe(Effect.ignore))
       )
       return {
         welcome: yield* welcome(connection, token, false),
@@ -243,13 +358,29 @@ export const make = Effect.gen(function* () {
     // Uninterruptible: a socket closing mid-open must not leave a name claimed or a user counted for nobody; its
     // end waits for the open and then sees a consistent session.
     open: (connection, request) =>
-      resume(connection, request).pipe(
+      identify(connection, request).pipe(
+        Effect.zipRight(resume(connection, request)),
         Effect.flatMap(Option.match({ onNone: () => fresh(connection, request), onSome: Effect.succeed })),
-        Effect.catchAll(unavailable),
+        Effect.catchTag("BackendError", unavailable),
         Effect.uninterruptible
       ),
 
     handOver,
+
+    evicted,
+
+    refresh: (connection, request) =>
+      Effect.gen(function* () {
+        const current = connection.identity
+        if (current === undefined) return yield* fail("invalid_frame", "refresh: this connection has no token")
+        const found =
+          hooks.connect === undefined ? Option.none() : yield* hooks.connect(request).pipe(Effect.mapError(refused))
+        if (Option.isNone(found)) return yield* fail("unauthorized", "refresh: no valid token")
+        if (found.value.user !== current.user) return "other_user" as const
+        // The name stays what it is for the life of the connection; the rooms and expiry are the new token's.
+        connection.identity = { ...found.value, name: current.name }
+        return "refreshed" as const
+      }),
 
     end: (connection, peerCloseCode) =>
       Effect.gen(function* () {
@@ -264,7 +395,7 @@ export const make = Effect.gen(function* () {
         // A resume may have taken the session over while this end waited on the backend: it is not ours any more.
         if (connection.state._tag === "TakenOver") return
         held.set(session.id, session)
-        yield* presence.offline(session.id)
+        yield* goOffline(connection.key, session.name, connection)
         const heldUntil = Date.now() + Duration.toMillis(config.resumeWindow)
         yield* sessions.update(session.record(node, heldUntil))
       }).pipe(Effect.ignoreLogged)

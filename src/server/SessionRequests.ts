@@ -11,9 +11,12 @@ import { NodeId } from "../backend/NodeId.js"
 import { Presence } from "../backend/Presence.js"
 import { Sessions } from "../backend/Sessions.js"
 import { checkText, isValidName, isValidRoom, nameKey } from "../protocol/Protocol.js"
-import { type ChatError, fail, invalidNameMessage, invalidRoom, truncate, unavailable } from "./ChatError.js"
+import * as ChatHooks from "./ChatHooks.js"
+import { ChatError, fail, invalidNameMessage, invalidRoom, truncate, unavailable } from "./ChatError.js"
 import type { Connection } from "./Connection.js"
 import { ConnectionRegistry } from "./ConnectionRegistry.js"
+import { HookObserver } from "./HookObserver.js"
+import { permit } from "./Permissions.js"
 import { Rooms } from "./Rooms.js"
 import { ServerConfig } from "./ServerConfig.js"
 
@@ -46,6 +49,8 @@ export const make = Effect.gen(function* () {
   const rooms = yield* Rooms
   const registry = yield* ConnectionRegistry
   const node = yield* NodeId
+  const hooks = yield* ChatHooks.current
+  const observer = yield* HookObserver
 
   const saveRecord = (connection: Connection) =>
     sessions.update(connection.session.record(node)).pipe(Effect.ignoreLogged)
@@ -70,14 +75,60 @@ export const make = Effect.gen(function* () {
 
   const member = (connection: Connection, room: string) => requireMember(connection, room) ?? Effect.void
 
-  // The hot path: plain combinators, no generator per message.
+  /** A member's request about `room`, checked for permission first: `forbidden` comes before `not_in_room`. */
+  const allowedMember = (connection: Connection, room: string, action: ChatHooks.Action) => {
+    if (!isValidRoom(room)) return invalidRoom(room)
+    const check = permit(hooks, connection, action, room)
+    const membership = requireMember(connection, room)
+    if (check === undefined) return membership ?? Effect.void
+    return membership === undefined ? check : Effect.zipRight(check, membership)
+  }
+
+  const refusedBy = (refusal: ChatHooks.HookRefusal) => new ChatError({ code: refusal.code, message: refusal.message })
+
+  /** The text a moderator lets through (the same, or rewritten), checked again as any text is. */
+  const moderated = (
+    connection: Connection,
+    room: string,
+    text: string,
+    moderate: NonNullable<ChatHooks.ChatHooksService["beforeSend"]>
+  ) =>
+    Effect.flatMap(
+      Effect.mapError(moderate({ user: connection.identity, name: connection.name, room, text }), refusedBy),
+      (final) => checkedText(final) ?? Effect.succeed(final)
+    )
+
+  const publish = (connection: Connection, room: string, text: string) => {
+    const published = hub.publish(room, { from: connection.session.name, text }).pipe(Effect.catchAll(unavailable))
+    if (!observer.active) return published
+    return Effect.tap(published, (message) =>
+      Effect.sync(() => observer.published({ message, user: connection.identity }))
+    )
+  }
+
+  // The hot path: plain combinators, no generator per message; a hook that is not there costs nothing.
   const send: SessionRequests["send"] = (connection, room, text, ref) => {
-    const refused = requireMember(connection, room) ?? checkedText(text)
+    const checked = connection.identity !== undefined || hooks.authorize !== undefined
+    const refused = (checked ? undefined : requireMember(connection, room)) ?? checkedText(text)
     if (refused !== undefined) return refused
+    if (checked) {
+      return Effect.zipRight(
+        allowedMember(connection, room, "send"),
+        Effect.suspend(() => sendChecked(connection, room, text, ref))
+      )
+    }
+    return sendChecked(connection, room, text, ref)
+  }
+
+  const sendChecked = (connection: Connection, room: string, text: string, ref: string | undefined) => {
     const session = connection.session
     const seen = ref === undefined ? undefined : session.sentBefore(ref, room, text)
     if (seen !== undefined) return Effect.succeed(seen)
-    const published = hub.publish(room, { from: session.name, text }).pipe(Effect.catchAll(unavailable))
+    const moderate = hooks.beforeSend
+    const published =
+      moderate === undefined
+        ? publish(connection, room, text)
+        : Effect.flatMap(moderated(connection, room, text, moderate), (final) => publish(connection, room, final))
     if (ref === undefined) return Effect.map(published, (message) => message.id)
     return Effect.flatMap(published, (message) => {
       session.rememberSent(ref, room, text, message.id)
@@ -90,6 +141,7 @@ export const make = Effect.gen(function* () {
   const join: SessionRequests["join"] = (connection, room) =>
     Effect.gen(function* () {
       if (!isValidRoom(room)) return yield* invalidRoom(room)
+      yield* permit(hooks, connection, "join", room) ?? Effect.void
       if (connection.rooms.has(room)) return
       if (connection.rooms.size >= config.maxRoomsPerConnection) {
         return yield* fail("too_many_rooms", `at most ${config.maxRoomsPerConnection} rooms`)
@@ -112,6 +164,9 @@ export const make = Effect.gen(function* () {
 
   const nick: SessionRequests["nick"] = (connection, name) =>
     Effect.gen(function* () {
+      if (connection.identity !== undefined) {
+        return yield* fail("forbidden", "your name comes from your token; it cannot be changed here")
+      }
       if (!isValidName(name)) return yield* fail("invalid_name", invalidNameMessage(name))
       const session = connection.session
       const previous = session.name
@@ -128,7 +183,7 @@ export const make = Effect.gen(function* () {
         })
       ).pipe(Effect.catchAll(unavailable))
       if (!claimed) return yield* fail("name_taken", `${name} is taken`)
-      yield* presence.rename(session.id, session.rooms, name).pipe(Effect.ignoreLogged)
+      yield* presence.rename(connection.key, session.rooms, name).pipe(Effect.ignoreLogged)
       yield* saveRecord(connection)
       const eventId = Crypto.randomUUID()
       const frame = { type: "renamed" as const, from: previous, to: name, at: Date.now() }
@@ -142,28 +197,31 @@ export const make = Effect.gen(function* () {
   const direct: SessionRequests["direct"] = (connection, to, text) =>
     Effect.gen(function* () {
       yield* checkedText(text) ?? Effect.void
+      yield* permit(hooks, connection, "direct", to) ?? Effect.void
       const owner = yield* names.owner(to).pipe(Effect.catchAll(unavailable))
       const target = Option.getOrUndefined(owner)
-      const local = target === undefined ? undefined : registry.bySession(target.session)
+      // The owner's key is a guest's session or a user's key: a user gets it on every connection, on every node.
+      const local = target === undefined ? [] : registry.byKey(target.session)
+      const remote =
+        target === undefined ? [] : yield* presence.remoteNodes(target.session, node).pipe(Effect.catchAll(unavailable))
       // A name held for resume belongs to nobody who could read the message now.
-      const reachable =
-        target !== undefined &&
-        (local !== undefined ||
-          (target.node !== node &&
-            (yield* presence.isOnline(target.session, target.node).pipe(Effect.catchAll(unavailable)))))
-      if (!reachable) return yield* fail("no_such_user", `no user named ${truncate(to)}`)
+      if (target === undefined || (local.length === 0 && remote.length === 0)) {
+        return yield* fail("no_such_user", `no user named ${truncate(to)}`)
+      }
       const frame = { type: "direct" as const, from: connection.name, to: target.name, text, at: Date.now() }
-      if (local !== undefined) local.send(frame)
-      else
-        yield* hub
-          .direct(target.node, { _tag: "Direct", session: target.session, frame })
-          .pipe(Effect.catchAll(unavailable))
-      if (local !== connection) connection.send(frame)
+      for (const receiver of local) receiver.send(frame)
+      yield* Effect.forEach(
+        remote,
+        (other) =>
+          hub.direct(other, { _tag: "Direct", session: target.session, frame }).pipe(Effect.catchAll(unavailable)),
+        { discard: true }
+      )
+      if (!local.includes(connection)) connection.send(frame)
     })
 
   const history: SessionRequests["history"] = (connection, room, query) =>
     Effect.gen(function* () {
-      yield* member(connection, room)
+      yield* allowedMember(connection, room, "read")
       const limit = Math.min(query.limit ?? 50, 100)
       // Not past what this connection has been sent live, so no message arrives both in the page and live after it.
       const delivered = rooms.lastDelivered(room)
@@ -173,7 +231,9 @@ export const make = Effect.gen(function* () {
     })
 
   const who: SessionRequests["who"] = (connection, room) =>
-    member(connection, room).pipe(Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable))))
+    allowedMember(connection, room, "read").pipe(
+      Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable)))
+    )
 
   return {
     send,

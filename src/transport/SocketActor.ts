@@ -11,7 +11,7 @@
  */
 import { Cause, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import type { WebSocket } from "ws"
-import type { Dialect, Served } from "../dialect/Dialect.js"
+import type { Dialect, Served, UpgradeRequest } from "../dialect/Dialect.js"
 import { CloseCode } from "../protocol/Protocol.js"
 import { Chat } from "../server/Chat.js"
 import { Connection } from "../server/Connection.js"
@@ -120,8 +120,11 @@ export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
     }
     const log = (line: Effect.Effect<void>) => void runFork(line)
 
-    /** Runs one accepted socket to its end. Only the request's path and address are kept, not the request. */
-    const accept = (ws: WebSocket, request: { readonly url: URL; readonly ip: string }, dialect: Dialect) =>
+    /**
+     * Runs one accepted socket to its end. Only the request's URL, address and headers are kept, not the request,
+     * and the dialect lets go of the headers once the session is open.
+     */
+    const accept = (ws: WebSocket, request: UpgradeRequest, dialect: Dialect) =>
       Effect.gen(function* () {
         const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => connection.closing(CloseCode.slowConsumer))
         const connection = new Connection(outlet, dialect.renderer, request.ip)

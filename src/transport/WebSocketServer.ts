@@ -92,7 +92,13 @@ export const make = Effect.gen(function* () {
         ws.close(CloseCode.tryAgainLater, full)
         return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
       }
-      runFork(actors.accept(ws, { url, ip }, ws.protocol === SUBPROTOCOL ? dialects.json : dialects.plain))
+      runFork(
+        actors.accept(
+          ws,
+          { url, ip, headers: request.headers },
+          ws.protocol === SUBPROTOCOL ? dialects.json : dialects.plain
+        )
+      )
     })
   }
 

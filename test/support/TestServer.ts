@@ -6,10 +6,10 @@ import WebSocket from "ws"
 import * as ChatHttpServer from "../../src/http/ChatHttpServer.js"
 import { ChatServer } from "../../src/http/ChatServer.js"
 import { SUBPROTOCOL } from "../../src/protocol/Protocol.js"
-import { ServerConfig, type ServerSettings } from "../../src/server/ServerConfig.js"
+import { ServerConfig, type ServerOverrides } from "../../src/server/ServerConfig.js"
 
 /** The server under test: in-memory backends, an HTTP listener on a free port, and its `ChatServer` service. */
-export const layer = (overrides: Partial<ServerSettings> = {}) =>
+export const layer = (overrides: ServerOverrides = {}) =>
   ChatHttpServer.layer.pipe(
     Layer.provideMerge(ChatServer.layerMemory),
     Layer.provide(ServerConfig.layer({ port: 0, host: "127.0.0.1", ...overrides }))
@@ -17,7 +17,7 @@ export const layer = (overrides: Partial<ServerSettings> = {}) =>
 
 /** Runs a test against its own server; clients opened in it are closed before the server shuts down. */
 export const serve =
-  (overrides: Partial<ServerSettings> = {}) =>
+  (overrides: ServerOverrides = {}) =>
   <A, E, R>(self: Effect.Effect<A, E, R>) =>
     self.pipe(Effect.scoped, Effect.provide(layer(overrides)))
 
