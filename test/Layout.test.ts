@@ -65,6 +65,7 @@ describe("source layout", () => {
     dialect: ["protocol", "backend", "server"],
     transport: ["protocol", "backend", "server", "dialect"],
     http: ["protocol", "backend", "server", "dialect", "transport"],
+    auth: ["protocol", "server"],
     client: ["protocol"],
     terminal: ["protocol", "client"]
   }
