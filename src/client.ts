@@ -2,18 +2,19 @@
 /**
  * `effect-chat`: the terminal chat client, composed of its flags, a `ChatClient` layer and the terminal UI.
  *
- *   node dist/client.js [--url ws://HOST:8080/chat] [--name NAME] [--room ROOM]
+ *   node dist/client.js [--url ws://HOST:8080/chat] [--name NAME] [--room ROOM] [--token JWT]
  *
- * Each flag falls back to an environment variable: CHAT_URL, CHAT_NAME, CHAT_ROOM (set but empty counts as unset).
- * Exit codes: 0 after /quit, end of input or Ctrl-C; 2 for wrong usage; 1 when the first connection fails or the
- * server ends the session. Every failure is one line on stderr.
+ * Each flag falls back to an environment variable: CHAT_URL, CHAT_NAME, CHAT_ROOM, CHAT_TOKEN (set but empty counts
+ * as unset). Exit codes: 0 after /quit, end of input or Ctrl-C; 2 for wrong usage; 1 when the first connection
+ * fails or the server ends the session; 3 when the server refuses the token or it expired (4001); 4 when the server
+ * removed the user (4003). Every failure is one line on stderr.
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, ConfigError, Console, Data, Effect, Either, Option } from "effect"
+import { Config, ConfigError, Console, Data, Effect, Either, Option, Redacted } from "effect"
 import { ChatClient } from "./client/ChatClient.js"
 import * as Protocol from "./protocol/Protocol.js"
 import { NAME_RULE, ROOM_RULE } from "./terminal/ClientCommand.js"
@@ -58,6 +59,15 @@ const room = Options.text("room").pipe(
   )
 )
 
+const token = Options.redacted("token").pipe(
+  Options.withFallbackConfig(Config.redacted("CHAT_TOKEN")),
+  Options.optional,
+  Options.withPseudoName("JWT"),
+  Options.withDescription(
+    "A token for servers that sign users in (--auth). Environment variable: CHAT_TOKEN (preferred: flags show in ps)."
+  )
+)
+
 const usage = (reason: UsageError["reason"], message: string) =>
   Effect.fail(new UsageError({ reason, message: `${message}; see --help` }))
 
@@ -81,18 +91,25 @@ const checkRoom = Option.match({
     Protocol.isValidRoom(room) ? Effect.succeed(room) : usage("Room", `not a valid room: ${room} (${ROOM_RULE})`)
 })
 
-const chat = Command.make("effect-chat", { url, name, room }, (flags) =>
+const chat = Command.make("effect-chat", { url, name, room, token }, (flags) =>
   Effect.gen(function* () {
     const url = yield* checkUrl(flags.url)
     const name = yield* checkName(flags.name)
     const room = yield* checkRoom(flags.room)
     yield* TerminalUi.run({ room }).pipe(
-      Effect.provide(ChatClient.layer({ url, name, rooms: room === undefined ? undefined : [room] }))
+      Effect.provide(
+        ChatClient.layer({
+          url,
+          name,
+          rooms: room === undefined ? undefined : [room],
+          token: Option.getOrUndefined(Option.map(flags.token, Redacted.value))
+        })
+      )
     )
   })
 ).pipe(Command.withDescription("Chat on an effect-chat server from the terminal."))
 
-const exitWith = (code: 1 | 2, line?: string) =>
+const exitWith = (code: 1 | 2 | 3 | 4, line?: string) =>
   Effect.zipRight(
     line === undefined ? Effect.void : Console.error(line),
     Effect.sync(() => void (process.exitCode = code))
@@ -103,7 +120,12 @@ Command.run(chat, { name: "effect-chat", version: "0.1.0" })(process.argv).pipe(
   Effect.catchIf(ValidationError.isValidationError, () => exitWith(2)),
   Effect.catchTags({
     UsageError: (error) => exitWith(2, error.message),
-    ChatClientError: (error) => exitWith(1, error.message)
+    ChatClientError: (error) =>
+      error.closeCode === Protocol.CloseCode.unauthorized
+        ? exitWith(3, `${error.message}; sign in again with a valid token (--token or CHAT_TOKEN)`)
+        : error.closeCode === Protocol.CloseCode.removed
+          ? exitWith(4, `${error.message}; the server removed this user: do not reconnect with the same token`)
+          : exitWith(1, error.message)
   }),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain

@@ -1,10 +1,31 @@
 /**
  * effect-chat as a library. The server side: `ChatServer` (the core as a Layer, over in-memory backends or any that
  * implement the `backend/` contracts) and `ChatHttpServer` (a Node HTTP listener for it). The client side: the
- * `ChatClient` service. Redis backends are a separate entry, `effect-chat/redis`, so this one never loads `redis`.
+ * `ChatClient` service. Identity and the application's rules plug in as `ChatHooks` (`JwtHooks` is the built-in
+ * token check). Redis backends are a separate entry, `effect-chat/redis`, so this one never loads `redis`.
  */
 export * as Protocol from "./protocol/Protocol.js"
-export { ServerConfig, type ServerSettings } from "./server/ServerConfig.js"
+export {
+  ServerConfig,
+  type ServerSettings,
+  type ServerOverrides,
+  type AuthMode,
+  type AuthSettings
+} from "./server/ServerConfig.js"
+export {
+  ChatHooks,
+  HookRefusal,
+  type Hooks,
+  type ChatHooksService,
+  type ConnectRequest,
+  type Action,
+  type SendContext,
+  type Published,
+  type PresenceEvent
+} from "./server/ChatHooks.js"
+export { type Identity, roomAllowed, matchesRoom } from "./server/Identity.js"
+export * as JwtVerifier from "./auth/JwtVerifier.js"
+export * as JwtHooks from "./auth/JwtHooks.js"
 export { ChatServer, type ChatServerService } from "./http/ChatServer.js"
 export * as ChatHttpServer from "./http/ChatHttpServer.js"
 export { Chat, type ChatService } from "./server/Chat.js"

@@ -8,9 +8,13 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, Console, Data, Duration, Effect, Layer, Logger, Option } from "effect"
+import { Config, Console, Data, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
+import * as Fs from "node:fs"
+import * as JwtHooks from "./auth/JwtHooks.js"
+import * as JwtVerifier from "./auth/JwtVerifier.js"
 import * as ChatHttpServer from "./http/ChatHttpServer.js"
 import { ChatServer } from "./http/ChatServer.js"
+import { ChatHooks } from "./server/ChatHooks.js"
 import { defaults, ServerConfig, type ServerSettings } from "./server/ServerConfig.js"
 
 /** The command line asks for something the server cannot be: exit 2 with one line. */
@@ -80,7 +84,31 @@ const options = {
       "allowed Origin for WebSocket upgrades, repeatable (env CHAT_ALLOWED_ORIGINS, comma-separated); unset allows all"
     ),
     Options.repeated
-  )
+  ),
+  auth: Options.choice("auth", ["off", "optional", "required"]).pipe(
+    Options.withDescription(
+      "off: everyone is a guest (v1); optional: a valid token signs the user in, no token is a guest; " +
+        "required: no valid token, no connection (env CHAT_AUTH, default off)"
+    ),
+    Options.withFallbackConfig(
+      Config.literal("off", "optional", "required")("CHAT_AUTH").pipe(Config.withDefault("off" as const))
+    )
+  ),
+  jwtSecret: Options.redacted("jwt-secret").pipe(
+    Options.withDescription("HS256 secret of the tokens (env JWT_SECRET; prefer the environment: flags show in ps)"),
+    Options.withFallbackConfig(Config.redacted("JWT_SECRET")),
+    Options.optional
+  ),
+  jwtPublicKey: Options.file("jwt-public-key", { exists: "yes" }).pipe(
+    Options.withDescription("RS256/ES256 public key of the tokens: a PEM file or a JWKS (JSON) file"),
+    Options.optional
+  ),
+  jwtIssuer: Options.text("jwt-issuer").pipe(Options.withDescription("required iss of every token"), Options.optional),
+  jwtAudience: Options.text("jwt-audience").pipe(
+    Options.withDescription("required aud of every token"),
+    Options.optional
+  ),
+  authGrace: seconds("auth-grace", defaults.auth.grace, "time to send refresh after token_expired before close 4001")
 }
 
 type Parsed = Command.Command.ParseConfig<typeof options>
@@ -116,9 +144,43 @@ const settingsOf = (o: Parsed) =>
       rateLimit: { ...defaults.rateLimit, perSecond: o.ratePerSecond, burst: o.rateBurst },
       maxConnections: o.maxConnections,
       maxConnectionsPerIp: o.maxConnectionsPerIp,
-      allowedOrigins: o.allowedOrigins.length > 0 ? o.allowedOrigins : envOrigins.filter((origin) => origin !== "")
+      allowedOrigins: o.allowedOrigins.length > 0 ? o.allowedOrigins : envOrigins.filter((origin) => origin !== ""),
+      auth: { mode: o.auth, grace: o.authGrace }
     })
-    return { settings, redis: o.redis }
+    return { settings, redis: o.redis, hooks: yield* hooksOf(o) }
+  })
+
+/** The built-in JWT check, when authentication is on; a key that cannot be used is a usage error. */
+const hooksOf = (o: Parsed) =>
+  Effect.gen(function* () {
+    const secret = Option.map(o.jwtSecret, Redacted.value)
+    if (o.auth === "off") {
+      if (Option.isSome(secret) || Option.isSome(o.jwtPublicKey)) {
+        yield* Effect.logWarning("a JWT key is set but --auth is off: tokens are ignored")
+      }
+      return Layer.empty
+    }
+    if (Option.isNone(secret) && Option.isNone(o.jwtPublicKey)) {
+      return yield* new UsageError({
+        message: `--auth ${o.auth} needs --jwt-secret (or JWT_SECRET) or --jwt-public-key FILE`
+      })
+    }
+    if (Option.isSome(secret) && Buffer.byteLength(secret.value) < 32) {
+      yield* Effect.logWarning("the JWT secret is shorter than 32 bytes (RFC 7518 asks for at least 256 bits)")
+    }
+    const publicKey = Option.isSome(o.jwtPublicKey)
+      ? yield* Effect.try({
+          try: () => Fs.readFileSync(o.jwtPublicKey.pipe(Option.getOrThrow), "utf8"),
+          catch: (error) => new UsageError({ message: `--jwt-public-key: ${(error as Error).message}` })
+        })
+      : undefined
+    const verify = yield* JwtVerifier.make({
+      secret: Option.getOrUndefined(secret),
+      publicKey,
+      issuer: Option.getOrUndefined(o.jwtIssuer),
+      audience: Option.getOrUndefined(o.jwtAudience)
+    }).pipe(Effect.mapError((error) => new UsageError({ message: error.message })))
+    return ChatHooks.layer(JwtHooks.hooks(verify))
   })
 
 /** The backends: Redis when a URL is given (loaded only then, so the default never touches the Redis client). */
@@ -152,10 +214,11 @@ const announce = Layer.effectDiscard(
 
 /** The whole server, composed once: config → chat core over its backends → HTTP listener → the address line. */
 const serve = (parsed: Parsed) =>
-  Effect.flatMap(settingsOf(parsed), ({ redis, settings }) =>
+  Effect.flatMap(settingsOf(parsed), ({ hooks, redis, settings }) =>
     announce.pipe(
       Layer.provideMerge(ChatHttpServer.layer),
       Layer.provide(chatLayer(settings, redis)),
+      Layer.provide(hooks),
       Layer.provide(ServerConfig.layer(settings)),
       Layer.launch
     )

@@ -2,7 +2,7 @@
  * The terminal client's command line (`dist/client.js`, built by `npm run build`): environment variables behind
  * the flags, and the exit code and single stderr line of a flag that cannot work.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
@@ -10,6 +10,9 @@ import * as Net from "node:net"
 import * as Path from "node:path"
 import { ChatClient } from "../src/client/ChatClient.js"
 import * as ServerProcess from "./support/ServerProcess.js"
+import { SignJWT } from "jose"
+
+const SECRET = "cli-test-secret-cli-test-secret-cli"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 const CLIENT = Path.join(ROOT, "dist", "client.js")
@@ -106,6 +109,29 @@ describe("dist/client.js command line", () => {
       const help = yield* runClient(["--help"], {})
       assert.strictEqual(help.code, 0)
       for (const variable of ["CHAT_URL", "CHAT_NAME", "CHAT_ROOM"]) assert.include(help.stdout, variable)
+    })
+  )
+})
+
+describe("dist/client.js with --auth required", () => {
+  it.scopedLive("CHAT_TOKEN signs in; no token exits 3 with one line saying to sign in again", () =>
+    Effect.gen(function* () {
+      const running = yield* ServerProcess.start({ args: ["--auth", "required", "--jwt-secret", SECRET] })
+      const token = yield* Effect.promise(() =>
+        new SignJWT({ sub: "u-9", name: "dana" })
+          .setProtectedHeader({ alg: "HS256" })
+          .setExpirationTime("1h")
+          .sign(new TextEncoder().encode(SECRET))
+      )
+      const ok = yield* runClient(["--url", running.url], { CHAT_TOKEN: token }, "hello from dana\n")
+      expect(ok.code).toBe(0)
+      expect(ok.stdout).toContain("hello from dana")
+      expect(ok.stdout).toMatch(/dana\W+hello from dana/)
+      const refused = yield* runClient(["--url", running.url], {}, "")
+      expect(refused.code).toBe(3)
+      expect(refused.stderr.trim().split("\n")).toHaveLength(1)
+      expect(refused.stderr).toMatch(/needs a token/)
+      expect(refused.stderr).toMatch(/sign in again/)
     })
   )
 })

@@ -14,7 +14,11 @@ import * as RedisBackend from "../src/redis/RedisBackend.js"
 import { RedisClient } from "../src/redis/RedisClient.js"
 import { DEFAULT_PREFIX, makeKeys } from "../src/redis/RedisKeys.js"
 import { ChatServer } from "../src/http/ChatServer.js"
-import { ServerConfig } from "../src/server/ServerConfig.js"
+import { ServerConfig, type ServerOverrides } from "../src/server/ServerConfig.js"
+import { ChatHooks, type Hooks } from "../src/server/ChatHooks.js"
+import * as JwtHooks from "../src/auth/JwtHooks.js"
+import * as JwtVerifier from "../src/auth/JwtVerifier.js"
+import { SignJWT } from "jose"
 import { Sessions } from "../src/backend/Sessions.js"
 import * as RedisServer from "./support/RedisServer.js"
 import * as ServerProcess from "./support/ServerProcess.js"
@@ -30,12 +34,13 @@ class TestRedis extends Context.Tag("test/TestRedis")<TestRedis, { readonly url:
 }
 
 /** A node in this process: the Redis backends and an HTTP listener on a free port, stopped with the scope. */
-const startNode = (url: string) =>
+const startNode = (url: string, overrides: ServerOverrides = {}, hooks: ReadonlyArray<Hooks> = []) =>
   Layer.build(
     ChatHttpServer.layer.pipe(
       Layer.provideMerge(ChatServer.layer),
       Layer.provide(RedisBackend.layer({ url })),
-      Layer.provide(ServerConfig.layer({ port: 0, host: "127.0.0.1" }))
+      Layer.provide(ChatHooks.layer(...hooks)),
+      Layer.provide(ServerConfig.layer({ port: 0, host: "127.0.0.1", ...overrides }))
     )
   ).pipe(Effect.map((context) => Context.get(context, ChatHttpServer.ServerAddress)))
 
@@ -158,6 +163,45 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           expect(bobOnA.all("joined").concat(bobOnA.all("left"))).toEqual([
             expect.objectContaining({ type: "joined", name: alice })
           ])
+        }).pipe(Effect.scoped)
+      )
+
+      it.effect("one signed-in user on two nodes: counted, listed and announced once, a direct reaches both", () =>
+        Effect.gen(function* () {
+          const { url } = yield* TestRedis
+          const secret = "redis-test-secret-redis-test-secret"
+          const hooks = [JwtHooks.hooks(Effect.runSync(JwtVerifier.make({ secret })))]
+          const a = yield* startNode(url, { auth: { mode: "optional" } }, hooks)
+          const b = yield* startNode(url, { auth: { mode: "optional" } }, hooks)
+          const room = unique("tabs")
+          const [alice, bob] = [unique("alice"), unique("bob")]
+          const token = yield* Effect.promise(() =>
+            new SignJWT({ sub: unique("sub"), name: alice })
+              .setProtectedHeader({ alg: "HS256" })
+              .setExpirationTime("1h")
+              .sign(new TextEncoder().encode(secret))
+          )
+          const bobOnA = yield* json(a, { name: bob, rooms: [room] })
+          yield* bobOnA.nextOf("history")
+          const aliceOnA = yield* json(a, { token, rooms: [room] })
+          yield* aliceOnA.nextOf("history")
+          expect(yield* bobOnA.nextOf("joined")).toMatchObject({ name: alice })
+          const aliceOnB = yield* json(b, { token, rooms: [room] })
+          expect(aliceOnB.welcome.name).toBe(alice)
+          yield* aliceOnB.nextOf("history")
+          expect(yield* who(bobOnA, room)).toEqual([alice, bob].sort())
+          bobOnA.send({ type: "direct", to: alice, text: "both of you" })
+          expect(yield* aliceOnA.nextOf("direct")).toMatchObject({ from: bob, text: "both of you" })
+          expect(yield* aliceOnB.nextOf("direct")).toMatchObject({ from: bob, text: "both of you" })
+          yield* aliceOnA.close()
+          yield* aliceOnA.waitClosed()
+          bobOnA.send({ type: "send", room, text: "marker", ref: "m" })
+          yield* bobOnA.nextOf("ack", (f) => f.ref === "m")
+          expect(yield* who(bobOnA, room)).toEqual([alice, bob].sort())
+          yield* aliceOnB.close()
+          expect(yield* bobOnA.nextOf("left", () => true, 5000)).toMatchObject({ name: alice })
+          expect(bobOnA.all("joined")).toHaveLength(1)
+          expect(bobOnA.all("left")).toHaveLength(1)
         }).pipe(Effect.scoped)
       )
 

@@ -15,6 +15,7 @@ import {
   Effect,
   Exit,
   Fiber,
+  FiberSet,
   Layer,
   Option,
   PubSub,
@@ -67,6 +68,13 @@ export interface ChatClientOptions {
    * reconnects. Default 30 s, as on the server.
    */
   readonly heartbeat?: Duration.DurationInput | undefined
+  /** A JWT for servers with `--auth`: sent in every `hello` (a resume needs it too). */
+  readonly token?: string | undefined
+  /**
+   * Fetches a new token when the server says the current one expired (`token_expired`); the client then sends
+   * `refresh` with it. Without it the server closes the connection with 4001 after its grace.
+   */
+  readonly onTokenExpired?: Effect.Effect<string, unknown> | undefined
 }
 
 export interface ChatClientService {
@@ -98,6 +106,11 @@ export interface ChatClientService {
     room: string,
     options?: { readonly before?: number | undefined; readonly limit?: number | undefined }
   ) => Effect.Effect<typeof Protocol.History.Type, ChatClientError>
+  /**
+   * Gives the server a new token of the same user (`refresh`), and uses it for later connections. Refused with
+   * `unauthorized` when the server does not take it.
+   */
+  readonly refresh: (token: string) => Effect.Effect<void, ChatClientError>
   /** Closes with 1000, which ends the session on the server. Requests still unanswered fail with `Closed`. */
   readonly close: Effect.Effect<void>
 }
@@ -129,6 +142,7 @@ const make = (options: ChatClientOptions) =>
   Effect.gen(function* () {
     const url = options.url
     const hub = yield* PubSub.unbounded<ChatEvent>()
+    const runFork = yield* FiberSet.makeRuntime<never>()
     const firstSubscription = yield* PubSub.subscribe(hub)
     const firstWelcome = yield* Deferred.make<Welcome, ChatClientError>()
     const seen = Seen.make()
@@ -140,6 +154,9 @@ const make = (options: ChatClientOptions) =>
     let current: Connection.Link | undefined
     let closing = false
     let final: ConnectionEvent | undefined
+    let token = options.token
+    /** A token fetch under way after `token_expired`, so a second notice does not start another. */
+    let refreshing = false
 
     const publish = (event: ChatEvent) => void hub.unsafeOffer(event)
 
@@ -160,6 +177,7 @@ const make = (options: ChatClientOptions) =>
     }
 
     const onFrame = (frame: Protocol.ServerFrame) => {
+      if (frame.type === "error" && frame.code === "token_expired" && frame.ref === undefined) renewToken()
       switch (frame.type) {
         case "welcome":
           return
@@ -190,7 +208,10 @@ const make = (options: ChatClientOptions) =>
         url,
         connectTimeout: Duration.decode(options.connectTimeout ?? "10 seconds"),
         heartbeat: Duration.decode(options.heartbeat ?? "30 seconds"),
-        hello: () => state.hello(seen.since),
+        hello: () => {
+          const hello = state.hello(seen.since)
+          return token === undefined ? hello : { ...hello, token }
+        },
         onSocket: (link) => {
           current = link
         },
@@ -220,7 +241,10 @@ const make = (options: ChatClientOptions) =>
         if (closing) return
         if (!everWelcomed) {
           const message = `Cannot connect to ${url}: ${end.error}`
-          Deferred.unsafeDone(firstWelcome, Exit.fail(new ChatClientError({ reason: "Connect", message })))
+          Deferred.unsafeDone(
+            firstWelcome,
+            Exit.fail(new ChatClientError({ reason: "Connect", message, closeCode: end.code }))
+          )
           return finish(end.code, end.error ?? "")
         }
         if (end.welcomed) {
@@ -241,6 +265,22 @@ const make = (options: ChatClientOptions) =>
           : Effect.succeed(Deferred.await(requests.add(frame)))
       )
     const ask = (frame: Requests.Request) => Effect.flatten(request(frame))
+
+    const refresh = (next: string) =>
+      Effect.asVoid(ask({ type: "refresh", token: next })).pipe(Effect.tap(() => Effect.sync(() => (token = next))))
+
+    /** After `token_expired`: fetch a new token with the user's effect and refresh; a failure is left to the close. */
+    const renewToken = () => {
+      const fetch = options.onTokenExpired
+      if (fetch === undefined || refreshing) return
+      refreshing = true
+      runFork(
+        Effect.flatMap(fetch, refresh).pipe(
+          Effect.catchAllCause((cause) => Effect.logWarning("could not refresh the token", cause)),
+          Effect.ensuring(Effect.sync(() => (refreshing = false)))
+        )
+      )
+    }
 
     const close = Effect.gen(function* () {
       if (closing) return
@@ -285,6 +325,7 @@ const make = (options: ChatClientOptions) =>
         ),
       history: (room, options) =>
         Effect.flatMap(ask({ type: "history", room, ...options }), (frame) => expect(frame, "history")),
+      refresh,
       close
     })
   })

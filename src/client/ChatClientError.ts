@@ -9,6 +9,8 @@ export class ChatClientError extends Data.TaggedError("ChatClientError")<{
   readonly reason: "Connect" | "Rejected" | "Closed"
   readonly message: string
   readonly code?: string | undefined
+  /** The WebSocket close code that ended the connection, when one did (4001: sign in again; 4003: removed). */
+  readonly closeCode?: number | undefined
 }> {}
 
 export const closedError = (message: string) => new ChatClientError({ reason: "Closed", message })

@@ -6,6 +6,7 @@
 import type { Effect } from "effect"
 import { CloseCode } from "../protocol/Protocol.js"
 import type { ConnectRequest } from "../server/ChatHooks.js"
+import { bearerToken } from "../server/BearerToken.js"
 import type { ChatError } from "../server/ChatError.js"
 import type { Connection, Renderer } from "../server/Connection.js"
 
@@ -35,11 +36,7 @@ export interface Dialect {
 export const presentedToken = (request: UpgradeRequest, inHello?: string): string | undefined => {
   if (inHello !== undefined) return inHello
   const query = request.url.searchParams.get("token")
-  if (query !== null && query !== "") return query
-  const header = request.headers.authorization
-  const value = Array.isArray(header) ? header[0] : header
-  const match = typeof value === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(value) : null
-  return match?.[1]
+  return query !== null && query !== "" ? query : bearerToken(request.headers)
 }
 
 /** The connect hooks' view of the request, with the token found. */
@@ -54,21 +51,32 @@ export const connectRequest = (request: UpgradeRequest, inHello?: string): Conne
 const MAX_TIMER_MS = 2_147_483_647
 
 /**
- * Calls `expired` when the connection's credential expires (`identity.expiresAt`), with one unref'd timer;
- * `arm` again after a refresh. Returns the way to stop it.
+ * Calls `expired` when the connection's credential expires (`identity.expiresAt`), with one unref'd timer; `arm`
+ * again after a refresh. A class, so a connection without an expiring token pays for nothing: the dialects make
+ * one only for a connection that has one.
  */
-export const expiryTimer = (connection: Connection, expired: () => void) => {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const arm = (): void => {
-    clearTimeout(timer)
-    timer = undefined
-    const at = connection.identity?.expiresAt
+export class ExpiryTimer {
+  private timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly expired: () => void
+  ) {}
+
+  arm(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const at = this.connection.identity?.expiresAt
     if (at === undefined) return
     const wait = at - Date.now()
-    timer = wait > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expired, Math.max(0, wait))
-    timer.unref()
+    this.timer =
+      wait > MAX_TIMER_MS ? setTimeout(() => this.arm(), MAX_TIMER_MS) : setTimeout(this.expired, Math.max(0, wait))
+    this.timer.unref()
   }
-  return { arm, stop: () => clearTimeout(timer) }
+
+  stop(): void {
+    clearTimeout(this.timer)
+  }
 }
 
 /** How a session that could not open is closed: by why it was refused. */

@@ -10,7 +10,7 @@ import type { Connection, Renderer } from "../server/Connection.js"
 import * as RateLimiter from "../server/RateLimiter.js"
 import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
-import { connectRequest, type Dialect, expiryTimer, refusalClose, type Served, type UpgradeRequest } from "./Dialect.js"
+import { connectRequest, type Dialect, ExpiryTimer, refusalClose, type Served, type UpgradeRequest } from "./Dialect.js"
 
 /** Every server frame, as JSON. */
 export const renderer: Renderer = { render: encode, showsRoomState: true }
@@ -40,20 +40,22 @@ export const make = Effect.gen(function* () {
     helloTimer.unref()
 
     // An authenticated connection whose token expires is told so and given the grace to send `refresh`.
+    let expiry: ExpiryTimer | undefined
     let graceTimer: ReturnType<typeof setTimeout> | undefined
-    const expiry = expiryTimer(connection, () => {
-      if (!connection.acceptsFrames || graceTimer !== undefined) return
-      const seconds = Math.round(graceMs / 1000)
-      connection.send({
-        type: "error",
-        code: "token_expired",
-        message: `your token expired: send refresh with a new one within ${seconds} s`
+    const watchExpiry = () =>
+      new ExpiryTimer(connection, () => {
+        if (!connection.acceptsFrames || graceTimer !== undefined) return
+        const seconds = Math.round(graceMs / 1000)
+        connection.send({
+          type: "error",
+          code: "token_expired",
+          message: `your token expired: send refresh with a new one within ${seconds} s`
+        })
+        graceTimer = setTimeout(() => {
+          if (connection.acceptsFrames) connection.close(CloseCode.unauthorized, "token expired")
+        }, graceMs)
+        graceTimer.unref()
       })
-      graceTimer = setTimeout(() => {
-        if (connection.acceptsFrames) connection.close(CloseCode.unauthorized, "token expired")
-      }, graceMs)
-      graceTimer.unref()
-    })
 
     const refresh = (token: string, ref: string | undefined) =>
       chat.refresh(connection, connectRequest({ url, ip: connection.ip, headers: {} }, token)).pipe(
@@ -66,7 +68,7 @@ export const make = Effect.gen(function* () {
           }
           clearTimeout(graceTimer)
           graceTimer = undefined
-          expiry.arm()
+          ;(expiry ??= watchExpiry()).arm()
           if (ref !== undefined) connection.send({ type: "ack", ref })
         })
       )
@@ -98,7 +100,7 @@ export const make = Effect.gen(function* () {
           return connection.close(close.code, close.reason)
         }
         phase = "open"
-        expiry.arm()
+        if (connection.identity?.expiresAt !== undefined) (expiry = watchExpiry()).arm()
         connection.send(opened.right.welcome)
         for (const problem of opened.right.problems) connection.send(errorFrame(problem))
         yield* opened.right.enterRooms
@@ -136,7 +138,7 @@ export const make = Effect.gen(function* () {
       stop: () => {
         clearTimeout(helloTimer)
         clearTimeout(graceTimer)
-        expiry.stop()
+        expiry?.stop()
       }
     }
   }

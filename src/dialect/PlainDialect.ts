@@ -11,7 +11,7 @@ import type { Connection, Renderer } from "../server/Connection.js"
 import * as RateLimiter from "../server/RateLimiter.js"
 import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
-import { connectRequest, type Dialect, expiryTimer, refusalClose, type Served, type UpgradeRequest } from "./Dialect.js"
+import { connectRequest, type Dialect, ExpiryTimer, refusalClose, type Served, type UpgradeRequest } from "./Dialect.js"
 
 /**
  * How server frames read as lines: only what a person at a raw WebSocket tool needs — messages, direct messages and
@@ -45,12 +45,7 @@ export const make = Effect.gen(function* () {
     let request: UpgradeRequest | undefined = upgrade
     let bucket: RateLimiter.TokenBucket | undefined
     let strikes = 0
-    // A plain connection cannot refresh its token: at expiry it is told to reconnect with a new one.
-    const expiry = expiryTimer(connection, () => {
-      if (!connection.acceptsFrames) return
-      connection.sendText("Session expired: reconnect with a new token.")
-      connection.close(CloseCode.unauthorized, "token expired")
-    })
+    let expiry: ExpiryTimer | undefined
 
     const start = Effect.gen(function* () {
       const connect = connectRequest(request!)
@@ -69,7 +64,15 @@ export const make = Effect.gen(function* () {
         const close = refusalClose(error)
         return connection.close(close.code, close.reason)
       }
-      expiry.arm()
+      if (connection.identity?.expiresAt !== undefined) {
+        // A plain connection cannot refresh its token: at expiry it is told to reconnect with a new one.
+        expiry = new ExpiryTimer(connection, () => {
+          if (!connection.acceptsFrames) return
+          connection.sendText("Session expired: reconnect with a new token.")
+          connection.close(CloseCode.unauthorized, "token expired")
+        })
+        expiry.arm()
+      }
       connection.sendText(`You are connected! There are ${opened.right.welcome.users} users here.`)
       for (const problem of opened.right.problems) {
         connection.sendText(`${problem.message}; you are ${connection.name}.`)
@@ -144,7 +147,7 @@ export const make = Effect.gen(function* () {
         }
       })
 
-    return { start, receive, stop: expiry.stop }
+    return { start, receive, stop: () => expiry?.stop() }
   }
 
   return { renderer, serve } satisfies Dialect

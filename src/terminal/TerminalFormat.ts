@@ -53,6 +53,8 @@ const CLOSE_REASONS: Record<number, string> = {
   1009: "message too big",
   1011: "server error",
   1013: "server full, try again later",
+  4001: "not signed in: the token is missing, invalid or expired (give a new one with --token or CHAT_TOKEN)",
+  4003: "removed by the server: do not reconnect with the same token",
   4008: "too slow to keep up",
   4009: "session taken over by another connection"
 }

@@ -117,7 +117,7 @@ export const run = (options: TerminalUiOptions = {}): Effect.Effect<void, ChatCl
       }
       yield* io.finish()
       const message = `Connection closed by the server: ${TerminalFormat.describeClose(closedBy.code, closedBy.reason)}.`
-      return yield* Effect.fail(new ChatClientError({ reason: "Closed", message }))
+      return yield* Effect.fail(new ChatClientError({ reason: "Closed", message, closeCode: closedBy.code }))
     })
   )
 

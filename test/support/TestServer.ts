@@ -6,20 +6,22 @@ import WebSocket from "ws"
 import * as ChatHttpServer from "../../src/http/ChatHttpServer.js"
 import { ChatServer } from "../../src/http/ChatServer.js"
 import { SUBPROTOCOL } from "../../src/protocol/Protocol.js"
+import { ChatHooks, type Hooks } from "../../src/server/ChatHooks.js"
 import { ServerConfig, type ServerOverrides } from "../../src/server/ServerConfig.js"
 
 /** The server under test: in-memory backends, an HTTP listener on a free port, and its `ChatServer` service. */
-export const layer = (overrides: ServerOverrides = {}) =>
+export const layer = (overrides: ServerOverrides = {}, hooks: ReadonlyArray<Hooks> = []) =>
   ChatHttpServer.layer.pipe(
     Layer.provideMerge(ChatServer.layerMemory),
+    Layer.provide(ChatHooks.layer(...hooks)),
     Layer.provide(ServerConfig.layer({ port: 0, host: "127.0.0.1", ...overrides }))
   )
 
 /** Runs a test against its own server; clients opened in it are closed before the server shuts down. */
 export const serve =
-  (overrides: ServerOverrides = {}) =>
+  (overrides: ServerOverrides = {}, hooks: ReadonlyArray<Hooks> = []) =>
   <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    self.pipe(Effect.scoped, Effect.provide(layer(overrides)))
+    self.pipe(Effect.scoped, Effect.provide(layer(overrides, hooks)))
 
 /** A rate limit no test reaches, for tests that send bursts. */
 export const noRateLimit = { rateLimit: { perSecond: 100_000, burst: 100_000, strikesBeforeClose: 10 } }
