@@ -6,13 +6,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ClientFrame, ServerFrame } from "../src/protocol/Protocol.js"
 import type { Conversation, Item } from "../web/model.js"
+import { REMOVED_NOTICE } from "../web/signin.js"
 import { ChatState, type Command, type Event, update } from "../web/state.js"
+import { cleanToken, looksLikeToken, subjectOf, takeFragmentToken } from "../web/token.js"
 
 const START = Date.UTC(2026, 0, 1)
 
-/** One page's state, and the commands of the last update. */
-const makeClient = () => {
-  const state = new ChatState("t")
+/** One page's state, and the commands of the last update; `authToken`: the page signs in with it. */
+const makeClient = (authToken?: string) => {
+  const state = new ChatState("t", {}, authToken)
   let now = START
   let commands: ReadonlyArray<Command> = []
   const on = (event: Event) => {
@@ -374,6 +376,146 @@ describe("WebState", () => {
       client.frame(history("lobby", []))
       client.frame(history("side", [message("side", 2, "bob", "missed")]))
       assert.strictEqual(room(client, "side").unread, 1)
+    })
+  })
+  describe("signing in", () => {
+    /** A token of the right shape (the page never verifies one) for `sub`. */
+    const jwt = (sub: string) => {
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url")
+      return `${part({ alg: "HS256" })}.${part({ sub, exp: 2_000_000_000 })}.c2lnbmF0dXJl`
+    }
+    const kinds = (commands: ReadonlyArray<Command>) => commands.map((c) => c.kind)
+    /** The server refused the last hello: `error` unauthorized, then close 4001. */
+    const refuse = (client: Client, message = "this server needs a token") => {
+      client.frame({ type: "error", code: "unauthorized", message })
+      const commands = client.on({ kind: "sessionEnded", code: 4001 })
+      client.on({ kind: "connection", online: false })
+      return commands
+    }
+
+    it("sends the token in every hello, resumes included, and shows the user as signed in", () => {
+      const client = makeClient(jwt("alice"))
+      assert.strictEqual(client.state.hello(undefined).token, jwt("alice"))
+      connect(client, "alice")
+      assert.strictEqual(client.state.identity, "signed-in")
+      client.on({ kind: "connection", online: false })
+      assert.deepInclude(client.state.hello(undefined), {
+        token: jwt("alice"),
+        resume: { token: "token-of-alice", since: {} }
+      })
+
+      const guest = makeClient()
+      connect(guest, "user1")
+      assert.strictEqual(guest.state.identity, "guest")
+      assert.notProperty(guest.state.hello(undefined), "token")
+    })
+
+    it("asks for a token when the server refuses guests, without reconnecting until one is pasted", () => {
+      const client = makeClient()
+      client.on({ kind: "connection", online: true })
+      const closed = refuse(client)
+      assert.deepInclude(client.state.signIn, { reason: "required", error: "this server needs a token" })
+      assert.isUndefined(client.state.notice, "the refusal shows in the form, not as a notice")
+      assert.isTrue(client.state.guestsRefused, "no guest way out")
+      assert.notInclude(kinds(closed), "reconnect")
+      assert.include(kinds(closed), "focusSignIn")
+
+      assert.notInclude(kinds(client.on({ kind: "signIn", token: "not a token" })), "reconnect")
+      assert.match(client.state.signIn?.error ?? "", /not a sign-in token/)
+
+      const signed = client.on({ kind: "signIn", token: `  Bearer ${jwt("alice")}\n` })
+      assert.deepStrictEqual(
+        signed.filter((c) => c.kind === "saveAuth" || c.kind === "reconnect"),
+        [{ kind: "saveAuth", token: jwt("alice") }, { kind: "reconnect" }]
+      )
+      assert.isTrue(client.state.signIn?.checking)
+      assert.strictEqual(client.state.hello(undefined).token, jwt("alice"))
+      connect(client, "alice")
+      assert.isUndefined(client.state.signIn)
+      assert.strictEqual(client.state.identity, "signed-in")
+    })
+
+    it("forgets a refused token and offers to continue as a guest, since guests may be let in", () => {
+      const client = makeClient(jwt("alice"))
+      client.on({ kind: "connection", online: true })
+      const closed = refuse(client, "bad signature")
+      assert.deepInclude(client.state.signIn, { reason: "rejected", error: "bad signature" })
+      assert.deepInclude(closed, { kind: "saveAuth", token: undefined })
+      assert.isFalse(client.state.guestsRefused)
+
+      const guest = client.on({ kind: "continueAsGuest" })
+      assert.include(kinds(guest), "reconnect")
+      assert.isUndefined(client.state.signIn)
+      assert.notProperty(client.state.hello(undefined), "token")
+    })
+
+    it("refreshes an expired token on the live connection instead of reconnecting", () => {
+      const client = makeClient(jwt("alice"))
+      connect(client, "alice")
+      const expired = client.frame({ type: "error", code: "token_expired", message: "send refresh within 30 s" })
+      assert.deepInclude(client.state.signIn, { reason: "expired" })
+      assert.notInclude(kinds(expired), "focusSignIn", "the composer keeps the focus")
+
+      const submitted = client.on({ kind: "signIn", token: jwt("alice2") })
+      assert.notInclude(kinds(submitted), "reconnect")
+      const ref = lastRef(client)
+      assert.deepStrictEqual(sent(submitted), [{ type: "refresh", token: jwt("alice2"), ref }])
+
+      client.frame({ type: "error", code: "unauthorized", message: "invalid signature", ref })
+      assert.deepInclude(client.state.signIn, { reason: "expired", checking: false })
+      assert.match(client.state.signIn?.error ?? "", /not accepted: invalid signature/)
+      assert.strictEqual(client.state.authToken, jwt("alice"), "a refused token is not kept")
+
+      client.on({ kind: "signIn", token: jwt("alice") })
+      const acked = client.frame({ type: "ack", ref: lastRef(client) })
+      assert.deepInclude(acked, { kind: "saveAuth", token: jwt("alice") })
+      assert.isUndefined(client.state.signIn)
+      assert.strictEqual(client.state.identity, "signed-in")
+    })
+
+    it("reconnects with the new token when the grace ran out before it was pasted", () => {
+      const client = makeClient(jwt("alice"))
+      connect(client, "alice")
+      client.frame({ type: "error", code: "token_expired", message: "send refresh within 3 s" })
+      client.on({ kind: "sessionEnded", code: 4001 })
+      client.on({ kind: "connection", online: false })
+      assert.deepInclude(client.state.signIn, { reason: "expired" })
+      const submitted = client.on({ kind: "signIn", token: jwt("alice") })
+      assert.include(kinds(submitted), "reconnect")
+      assert.deepStrictEqual(sent(submitted), [])
+    })
+
+    it("tells a removed user so, and neither reconnects nor asks for a token", () => {
+      const client = makeClient(jwt("alice"))
+      connect(client, "alice")
+      const removed = client.on({ kind: "sessionEnded", code: 4003 })
+      assert.strictEqual(client.state.notice, REMOVED_NOTICE)
+      assert.isUndefined(client.state.signIn)
+      assert.deepInclude(removed, { kind: "saveAuth", token: undefined })
+      assert.notInclude(kinds(removed), "reconnect")
+    })
+
+    it("shows why a signed-in user cannot take another name", () => {
+      const client = makeClient(jwt("alice"))
+      connect(client, "alice")
+      client.type("/nick bob")
+      const ref = lastRef(client)
+      client.frame({ type: "error", code: "forbidden", message: "your name comes from your token", ref })
+      assert.strictEqual(client.state.composerError, "You are signed in as alice: your name comes from your sign-in.")
+      assert.strictEqual(client.state.me, "alice")
+    })
+
+    it("takes the token out of the page URL's fragment, leaving the rest", () => {
+      assert.deepStrictEqual(takeFragmentToken("#token=a.b.c"), { token: "a.b.c", rest: "" })
+      assert.deepStrictEqual(takeFragmentToken("#room=x&token=a.b.c"), { token: "a.b.c", rest: "#room=x" })
+      assert.deepStrictEqual(takeFragmentToken("#composer-input"), { token: undefined, rest: "#composer-input" })
+      assert.deepStrictEqual(takeFragmentToken(""), { token: undefined, rest: "" })
+      assert.deepStrictEqual(takeFragmentToken("#token="), { token: undefined, rest: "" })
+      assert.isTrue(looksLikeToken(jwt("alice")))
+      assert.isFalse(looksLikeToken("hello world"))
+      assert.strictEqual(cleanToken(" bearer a.b.c "), "a.b.c")
+      assert.strictEqual(subjectOf(jwt("alice")), "alice")
+      assert.isUndefined(subjectOf("garbage"))
     })
   })
 })

@@ -8,6 +8,7 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
+import { SignJWT } from "jose"
 import { existsSync, mkdirSync } from "node:fs"
 import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
@@ -99,7 +100,10 @@ interface JsonClient {
 
 let refCounter = 0
 
-const jsonClient = async (port: number, hello: { name: string; rooms?: Array<string> }): Promise<JsonClient> => {
+const jsonClient = async (
+  port: number,
+  hello: { name: string; rooms?: Array<string>; token?: string }
+): Promise<JsonClient> => {
   const frames = new Inbox<Frame>()
   const socket = await openSocket(`ws://127.0.0.1:${port}/chat`, ["effect-chat.v1"], (text) => {
     frames.push(JSON.parse(text) as Frame)
@@ -131,6 +135,19 @@ const plainClient = async (port: number, name: string) => {
   await lines.waitFor((ls) => ls.find((l) => l.startsWith("You are connected!")), "plain greeting")
   return { lines, say: (text: string) => socket.send(text), close: () => socket.close(1000) }
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Sign-in tokens
+// ---------------------------------------------------------------------------------------------------------------------
+
+const JWT_SECRET = "browser-test-secret"
+
+/** An HS256 token for `sub` (also its name) that expires at `expiresAt`: seconds since the epoch, or "1h" from now. */
+const mint = (sub: string, expiresAt: number | string = "1h") =>
+  new SignJWT({ sub, name: sub })
+    .setProtectedHeader({ alg: "HS256" })
+    .setExpirationTime(expiresAt)
+    .sign(new TextEncoder().encode(JWT_SECRET))
 
 // ---------------------------------------------------------------------------------------------------------------------
 // A TCP pass-through that can cut every connection without a close frame, like a network drop
@@ -187,9 +204,22 @@ interface ChatPage {
 }
 
 const openChat = async (port: number, name?: string, viewport = { width: 1200, height: 760 }): Promise<ChatPage> => {
+  const chat = await openPage(`http://127.0.0.1:${port}/`, viewport)
+  await waitOnline(chat.page)
+  if (name !== undefined) await setName(chat.page, name)
+  return chat
+}
+
+/** A new page at `url`, not waiting for anything; `sockets` counts the WebSockets it opens. */
+const openPage = async (
+  url: string,
+  viewport = { width: 1200, height: 760 }
+): Promise<ChatPage & { readonly sockets: () => number }> => {
   const context = await browser!.newContext({ viewport })
   contexts.add(context)
   const page = await context.newPage()
+  let sockets = 0
+  page.on("websocket", () => sockets++)
   const problems: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
   page.on("dialog", (dialog) => {
@@ -199,10 +229,8 @@ const openChat = async (port: number, name?: string, viewport = { width: 1200, h
   page.on("console", (message) => {
     if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`csp: ${message.text()}`)
   })
-  await page.goto(`http://127.0.0.1:${port}/`)
-  await waitOnline(page)
-  if (name !== undefined) await setName(page, name)
-  return { page, problems }
+  await page.goto(url)
+  return { page, problems, sockets: () => sockets }
 }
 
 const waitOnline = (page: Page) => page.locator("#status[data-state='online']").waitFor({ timeout: WAIT })
@@ -717,4 +745,128 @@ suite(suiteName, () => {
     },
     TEST_TIMEOUT
   )
+
+  describe("signing in", () => {
+    let auth: RunningServer
+    const origin = () => `http://127.0.0.1:${auth.port}`
+    const signedIn = (page: Page, name: string) =>
+      page.locator("#identity[data-identity='signed-in']", { hasText: name }).waitFor({ timeout: WAIT })
+
+    beforeAll(async () => {
+      // The secret goes in as --jwt-secret: the server process inherits this one's environment, which the other
+      // servers of this file share, and they must stay without authentication.
+      auth = await startServer({ args: ["--auth", "required", "--jwt-secret", JWT_SECRET, "--auth-grace", "3"] })
+    })
+
+    afterAll(async () => {
+      await auth?.stop()
+    })
+
+    it(
+      "signs in with a token from the page URL, takes it out of the address bar, and chats",
+      async () => {
+        const ops = await jsonClient(auth.port, { name: "ops", token: await mint("ops") })
+        const { page, problems } = await openPage(`${origin()}/#token=${await mint("alice")}`)
+        try {
+          await waitOnline(page)
+          await signedIn(page, "alice")
+          assert.strictEqual(await page.textContent("#identity"), "alice (signed in)")
+          assert.strictEqual(await page.evaluate(() => location.href), `${origin()}/`, "no token left in the URL")
+          assert.isTrue(
+            await page.locator("#name-input").evaluate((el) => (el as HTMLInputElement).readOnly),
+            "the name is the token's: the field does not offer a change"
+          )
+
+          await say(page, "hello from a signed-in page")
+          await ops.frames.waitFor(
+            (fs) =>
+              fs.find((f) => f.type === "message" && f.from === "alice" && f.text === "hello from a signed-in page"),
+            "alice's message at the terminal"
+          )
+
+          // The tab keeps the token: a reload stays signed in, though the address bar no longer has it.
+          await page.reload()
+          await waitOnline(page)
+          await signedIn(page, "alice")
+          assert.deepStrictEqual(problems, [])
+        } finally {
+          ops.close()
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "asks a page without a token to sign in, does not retry on its own, and connects with the pasted token",
+      async () => {
+        const { page, problems, sockets } = await openPage(`${origin()}/`)
+        try {
+          const form = page.locator("#sign-in")
+          await form.waitFor({ timeout: WAIT })
+          assert.match(String(await page.textContent("#sign-in-prompt")), /needs you to sign in/)
+          await page.locator("#status[data-state='offline']").waitFor({ timeout: WAIT })
+          assert.isTrue(await page.locator("#reconnect-now").isHidden(), "no Reconnect that would be refused again")
+          assert.isTrue(await page.locator("#sign-in-guest").isHidden(), "this server refuses guests")
+          // A reconnect loop would have knocked again by now: its backoff starts at 250 ms.
+          await page.waitForTimeout(2_500)
+          assert.strictEqual(sockets(), 1, "one refused connection, no retries")
+
+          // From the keyboard: the form has the focus, and its field is labelled.
+          assert.strictEqual(await page.evaluate(() => document.activeElement?.id), "sign-in-token")
+          await page.getByLabel("Sign-in token").fill(await mint("bob"))
+          await page.keyboard.press("Enter")
+          await waitOnline(page)
+          await signedIn(page, "bob")
+          await form.waitFor({ state: "hidden", timeout: WAIT })
+          assert.strictEqual(sockets(), 2)
+          assert.strictEqual(await page.inputValue("#sign-in-token"), "", "the token does not stay in the form")
+
+          await say(page, "signed in by hand")
+          await message(page, "signed in by hand").waitFor({ timeout: WAIT })
+          assert.deepStrictEqual(problems, [])
+        } finally {
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "asks for a new token when the sign-in expires, and keeps the connection going with it",
+      async () => {
+        const watcher = await jsonClient(auth.port, { name: "watcher", token: await mint("watcher") })
+        // A 2 s lifetime, rounded up to the whole second the exp claim is counted in.
+        const expiresAt = Math.ceil(Date.now() / 1000) + 2
+        const { page, problems, sockets } = await openPage(`${origin()}/#token=${await mint("carol", expiresAt)}`)
+        try {
+          await waitOnline(page)
+          await signedIn(page, "carol")
+          await page.locator("#sign-in", { hasText: "Your sign-in expired" }).waitFor({ timeout: WAIT })
+          assert.strictEqual(await page.getAttribute("#status", "data-state"), "online", "still connected, in grace")
+
+          await page.getByLabel("Sign-in token").fill(await mint("carol"))
+          await page.keyboard.press("Enter")
+          await page.locator("#sign-in").waitFor({ state: "hidden", timeout: WAIT })
+
+          // Past the old token's expiry and the 3 s grace: an unrefreshed connection would be closed by now.
+          await page.waitForTimeout(Math.max(0, (expiresAt + 3) * 1000 + 1_000 - Date.now()))
+          await say(page, "still here after the grace")
+          await watcher.frames.waitFor(
+            (fs) =>
+              fs.find((f) => f.type === "message" && f.from === "carol" && f.text === "still here after the grace"),
+            "carol's message after the grace"
+          )
+          assert.strictEqual(await page.getAttribute("#status", "data-state"), "online")
+          assert.strictEqual(sockets(), 1, "refreshed on the same connection, not reconnected")
+          await signedIn(page, "carol")
+          assert.deepStrictEqual(problems, [])
+        } finally {
+          watcher.close()
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+  })
 })

@@ -161,8 +161,9 @@ export const dropFailed = (s: Step, ref: string, retry: boolean) => {
   if (retry) sendText(s, active, failed.body.text)
 }
 
-export const clearError = (s: Step, field: "name" | "join" | "composer") => {
+export const clearError = (s: Step, field: "name" | "join" | "composer" | "signIn") => {
   if (field === "name") s.state.nameError = undefined
   else if (field === "join") s.state.joinError = undefined
-  else s.state.composerError = undefined
+  else if (field === "composer") s.state.composerError = undefined
+  else if (s.state.signIn !== undefined) s.state.signIn = { ...s.state.signIn, error: undefined }
 }

@@ -7,7 +7,16 @@ import { append, h } from "./dom.js"
 import { makeDrawers } from "./drawers.js"
 import { makePage, pageElements } from "./page.js"
 import { ChatState, type Command, type Event, update } from "./state.js"
-import { readPreferredName, readSession, savePreferredName, saveSession } from "./storage.js"
+import {
+  readAuthToken,
+  readPreferredName,
+  readSession,
+  type StoredSession,
+  saveAuthToken,
+  savePreferredName,
+  saveSession
+} from "./storage.js"
+import { subjectOf, takeFragmentToken } from "./token.js"
 import { renderStatus } from "./view.js"
 
 const ui = pageElements()
@@ -17,7 +26,30 @@ const drawers = makeDrawers(ui.scrim, [
   { toggle: ui.membersToggle, panel: ui.membersPanel, openClass: "members-open" }
 ])
 
-const state = new ChatState(Math.random().toString(36).slice(2, 8), readSession())
+/**
+ * The token a sign-in link brought (`/#token=...`), taken out of the address bar at once so that it is not
+ * bookmarked, shared or left in the history; kept for the tab in sessionStorage (see storage.ts). Without one, the
+ * token an earlier page of this tab kept, if any.
+ */
+const startingToken = (): string | undefined => {
+  const { rest, token } = takeFragmentToken(location.hash)
+  if (token === undefined) return readAuthToken()
+  history.replaceState(history.state, "", `${location.pathname}${location.search}${rest}`)
+  return token
+}
+
+const stored = readAuthToken()
+const authToken = startingToken()
+if (authToken !== stored) saveAuthToken(authToken)
+
+/** A link for another user must not try to resume this tab's session: the server refuses that with 4001. */
+const startingSession = (): StoredSession => {
+  const session = readSession()
+  const switched = stored !== undefined && authToken !== undefined && subjectOf(stored) !== subjectOf(authToken)
+  return switched ? { ...(session.rooms !== undefined ? { rooms: session.rooms } : {}) } : session
+}
+
+const state = new ChatState(Math.random().toString(36).slice(2, 8), startingSession(), authToken)
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The update loop
@@ -25,16 +57,20 @@ const state = new ChatState(Math.random().toString(36).slice(2, 8), readSession(
 
 const dispatch = (event: Event): void => {
   const hints = { opened: false, stick: false }
+  let focusSignIn = false
   for (const command of update(state, event, Date.now())) {
     if (command.kind === "opened") hints.opened = true
     else if (command.kind === "stick") hints.stick = true
+    else if (command.kind === "focusSignIn") focusSignIn = true
     else run(command)
   }
   if (hints.opened) drawers.closeAll()
   page.render(state, hints)
+  // After the render: a hidden form cannot take the focus.
+  if (focusSignIn) ui.signInToken.focus()
 }
 
-const run = (command: Exclude<Command, { kind: "opened" | "stick" }>): void => {
+const run = (command: Exclude<Command, { kind: "opened" | "stick" | "focusSignIn" }>): void => {
   switch (command.kind) {
     case "send":
       connection.send(command.frame)
@@ -54,6 +90,12 @@ const run = (command: Exclude<Command, { kind: "opened" | "stick" }>): void => {
       return saveSession(command.session)
     case "rememberName":
       return savePreferredName(command.name)
+    case "saveAuth":
+      return saveAuthToken(command.token)
+    case "reconnect":
+      // Not from inside this dispatch: connecting reports its state, which is a dispatch of its own.
+      queueMicrotask(() => connection.connectNow())
+      return
     case "announce":
       return announce(command.text)
     case "showName":
@@ -92,7 +134,7 @@ const connection = new ChatConnection(`${location.protocol === "https:" ? "wss:"
   hello: () => state.hello(readPreferredName()),
   onFrame: (frame) => dispatch({ kind: "frame", frame }),
   onState: onConnectionState,
-  onSessionEnded: () => dispatch({ kind: "sessionEnded" })
+  onSessionEnded: (code) => dispatch({ kind: "sessionEnded", code })
 })
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -114,6 +156,12 @@ const listenToForms = () => {
     dispatch({ kind: "join", input: ui.joinInput.value })
   })
   ui.joinInput.addEventListener("input", () => dispatch({ kind: "edited", field: "join" }))
+  ui.signInForm.addEventListener("submit", (event) => {
+    event.preventDefault()
+    dispatch({ kind: "signIn", token: ui.signInToken.value })
+  })
+  ui.signInToken.addEventListener("input", () => dispatch({ kind: "edited", field: "signIn" }))
+  ui.signInGuest.addEventListener("click", () => dispatch({ kind: "continueAsGuest" }))
 }
 
 const listenToComposer = () => {

@@ -14,15 +14,16 @@ export type ConnectionState =
   | { readonly kind: "connecting" }
   | { readonly kind: "online" }
   | { readonly kind: "reconnecting"; readonly at: number }
-  | { readonly kind: "offline"; readonly reason: string }
+  /** `code`: the close that ended the session for good, if one did (not a lost network). */
+  | { readonly kind: "offline"; readonly reason: string; readonly code?: number }
 
 export interface ConnectionHooks {
   /** The `hello` for a new socket; called on every (re)connect so it carries the latest resume token. */
   readonly hello: () => ClientFrame
   readonly onFrame: (frame: ServerFrame) => void
   readonly onState: (state: ConnectionState) => void
-  /** The server ended the session for good (no resume possible with the old token). */
-  readonly onSessionEnded: () => void
+  /** The server ended the session for good with `code` (no resume possible with the old token). */
+  readonly onSessionEnded: (code: number) => void
 }
 
 /** Without any frame for this long the socket is presumed dead (a sleeping laptop, a silently dropped NAT entry). */
@@ -173,8 +174,8 @@ export class ChatConnection {
     this.socket = undefined
     // A session the server refused before `welcome` with 1008 is as final as one it closed later.
     if (isFinalClose(code)) {
-      this.hooks.onSessionEnded()
-      this.setState({ kind: "offline", reason: FINAL_CLOSES[code] ?? "The session was closed." })
+      this.hooks.onSessionEnded(code)
+      this.setState({ kind: "offline", reason: FINAL_CLOSES[code] ?? "The session was closed.", code })
       return
     }
     this.scheduleReconnect()

@@ -6,6 +6,7 @@ import type * as Protocol from "../src/protocol/Protocol.js"
 import type { ServerFrame } from "../src/protocol/Protocol.js"
 import { nameKey } from "../src/protocol/Rules.js"
 import { type Conversation, conversationId, type PendingItem } from "./model.js"
+import * as SignIn from "./signin.js"
 import type { PendingSend } from "./state.js"
 import {
   activate,
@@ -70,6 +71,10 @@ const onWelcome = (s: Step, welcome: Welcome) => {
   const resumedAfterLoss = state.welcomes > 0
   state.welcomes++
   state.me = welcome.name
+  // A server that checks tokens refuses a bad one, so a welcome for a hello with a token means signed in.
+  state.identity = state.authToken !== undefined ? "signed-in" : "guest"
+  state.signIn = undefined
+  state.authDetail = undefined
   emit(s, { kind: "showName", name: welcome.name, force: false })
   state.resumeToken = welcome.resume
   // Requests other than sends were tied to the old socket; their answers will not come.
@@ -276,6 +281,8 @@ const onAck = (s: Step, ref: string, id: number | undefined) => {
     }
     case "history":
       return
+    case "refresh":
+      return SignIn.onRefreshed(s, request.token)
   }
 }
 
@@ -321,8 +328,12 @@ const onError = (s: Step, error: ErrorFrame) => {
   const request = error.ref === undefined ? undefined : state.requests.get(error.ref)
   if (error.ref !== undefined) state.requests.delete(error.ref)
   switch (request?.kind) {
-    case "nick":
-      return showNameError(s, { text, code: error.code }, request.fromComposer)
+    case "nick": {
+      const shown = error.code === "forbidden" ? signedInName(state.me) : text
+      return showNameError(s, { text: shown, code: error.code }, request.fromComposer)
+    }
+    case "refresh":
+      return SignIn.onRefreshRefused(s, error)
     case "join":
       state.joinsToOpen.delete(request.room)
       state.joinError = { text, code: error.code }
@@ -341,14 +352,18 @@ const onError = (s: Step, error: ErrorFrame) => {
       if (error.code === "name_taken" || error.code === "invalid_name") {
         emit(s, { kind: "showName", name: state.me, force: true })
         state.nameError = { text: `${text} You are ${state.me}.`, code: error.code }
-      } else if (error.code === "invalid_room" || error.code === "too_many_rooms") {
+      } else if (error.code === "invalid_room" || error.code === "too_many_rooms" || error.code === "forbidden") {
         state.joinError = { text, code: error.code }
+      } else if (error.code === "unauthorized" || error.code === "token_expired") {
+        SignIn.onAuthError(s, error)
       } else {
         state.notice = text
       }
       return
   }
 }
+
+const signedInName = (me: string) => `You are signed in as ${me}: your name comes from your sign-in.`
 
 const openIfRequested = (s: Step, room: string) => {
   if (!s.state.joinsToOpen.delete(room)) return

@@ -5,12 +5,14 @@
  */
 import { byId, h, replaceChildren, setText } from "./dom.js"
 import type { Conversation, Item } from "./model.js"
+import { signInPrompt } from "./signin.js"
 import type { ChatState, FieldError } from "./state.js"
 import { renderItem } from "./view.js"
 
 export const pageElements = () => ({
   status: byId("status"),
   reconnectNow: byId<HTMLButtonElement>("reconnect-now"),
+  identity: byId("identity"),
   roomsToggle: byId<HTMLButtonElement>("rooms-toggle"),
   membersToggle: byId<HTMLButtonElement>("members-toggle"),
   sidebar: byId("sidebar"),
@@ -18,6 +20,8 @@ export const pageElements = () => ({
   scrim: byId("scrim"),
   nameForm: byId<HTMLFormElement>("name-form"),
   nameInput: byId<HTMLInputElement>("name-input"),
+  nameSubmit: byId<HTMLButtonElement>("name-submit"),
+  nameHint: byId("name-hint"),
   nameError: byId("name-error"),
   roomList: byId<HTMLUListElement>("room-list"),
   joinForm: byId<HTMLFormElement>("join-form"),
@@ -31,6 +35,13 @@ export const pageElements = () => ({
   notice: byId("notice"),
   noticeText: byId("notice-text"),
   noticeDismiss: byId<HTMLButtonElement>("notice-dismiss"),
+  signIn: byId("sign-in"),
+  signInPrompt: byId("sign-in-prompt"),
+  signInForm: byId<HTMLFormElement>("sign-in-form"),
+  signInToken: byId<HTMLInputElement>("sign-in-token"),
+  signInState: byId("sign-in-state"),
+  signInError: byId("sign-in-error"),
+  signInGuest: byId<HTMLButtonElement>("sign-in-guest"),
   scroller: byId("scroller"),
   loadOlder: byId<HTMLButtonElement>("load-older"),
   historyStart: byId("history-start"),
@@ -61,12 +72,16 @@ export const makePage = (ui: PageElements): Page => {
   const sidebar = memo(sidebarKey, (state: ChatState) => renderSidebar(ui, state))
   const header = memo(headerKey, (state: ChatState) => renderHeader(ui, state.active))
   const members = memo(membersKey, (state: ChatState) => renderMembers(ui, state))
+  const identity = memo(identityKey, (state: ChatState) => renderIdentity(ui, state))
+  const signIn = memo(signInKey, (state: ChatState) => renderSignIn(ui, state))
   return {
     render: (state, hints) => {
       timeline.render(state, hints)
       sidebar(state)
       header(state)
       members(state)
+      identity(state)
+      signIn(state)
       renderHistoryControls(ui, state.active)
       renderFieldError(ui.nameError, ui.nameInput, state.nameError)
       renderFieldError(ui.joinError, ui.joinInput, state.joinError)
@@ -235,6 +250,49 @@ const renderMembers = (ui: PageElements, state: ChatState) => {
   replaceChildren(ui.memberList, ...members.map((name) => h("li", {}, member(name))))
   setText(ui.membersToggle, `Members (${members.length})`)
   if (room) setText(ui.subtitle, `${members.length} here`)
+}
+
+const identityKey = (state: ChatState) => JSON.stringify([state.me, state.identity])
+
+/**
+ * Who the page is, in the top bar where it shows on every screen size. Signed in, the name is the token's: the
+ * name field turns read-only instead of offering a change the server refuses (a typed /nick still asks the server,
+ * whose refusal is shown, so the page never claims a rename it cannot make).
+ */
+const renderIdentity = (ui: PageElements, state: ChatState) => {
+  const signedIn = state.identity === "signed-in"
+  ui.identity.hidden = state.identity === undefined || state.me === ""
+  ui.identity.dataset.identity = state.identity ?? ""
+  replaceChildren(
+    ui.identity,
+    h("span", { class: "identity-name" }, state.me),
+    " ",
+    h("span", { class: "identity-tag" }, signedIn ? "(signed in)" : "(guest)")
+  )
+  ui.nameInput.readOnly = signedIn
+  ui.nameSubmit.hidden = signedIn
+  ui.nameHint.hidden = !signedIn
+}
+
+const signInKey = (state: ChatState) => JSON.stringify([state.signIn, state.online, state.guestsRefused])
+
+const renderSignIn = (ui: PageElements, state: ChatState) => {
+  const form = state.signIn
+  ui.signIn.hidden = form === undefined
+  document.body.classList.toggle("signing-in", form !== undefined)
+  if (form === undefined) {
+    // No secret left in the page once it has done its work.
+    ui.signInToken.value = ""
+    return
+  }
+  setText(ui.signInPrompt, signInPrompt(form.reason, state.online))
+  ui.signInState.hidden = !form.checking
+  ui.signInError.hidden = form.error === undefined
+  setText(ui.signInError, form.error ?? "")
+  if (form.error === undefined) ui.signInToken.removeAttribute("aria-invalid")
+  else ui.signInToken.setAttribute("aria-invalid", "true")
+  // Offered while a guest might still be let in: not once a tokenless hello was refused, nor on a live connection.
+  ui.signInGuest.hidden = state.guestsRefused || state.online
 }
 
 const renderHistoryControls = (ui: PageElements, conversation: Conversation | undefined) => {

@@ -7,11 +7,12 @@
  * step.ts holds what both need. No DOM, no timers, no clock and no randomness in any of them (the time comes with
  * each update, the ref prefix with the state), so the whole client logic runs and is tested in Node.
  */
-import type { ClientFrame, ServerFrame } from "../src/protocol/Protocol.js"
+import type { ClientFrame, Hello, ServerFrame } from "../src/protocol/Protocol.js"
 import { isValidName, nameKey } from "../src/protocol/Rules.js"
 import * as Actions from "./actions.js"
 import * as Frames from "./frames.js"
 import type { Conversation } from "./model.js"
+import * as SignIn from "./signin.js"
 import type { Step } from "./step.js"
 import type { StoredSession } from "./storage.js"
 
@@ -39,6 +40,21 @@ export type Request =
   | { readonly kind: "join"; readonly room: string }
   | { readonly kind: "leave"; readonly room: string }
   | { readonly kind: "history"; readonly room: string }
+  /** A new token for the live connection; kept once the server acknowledges it. */
+  | { readonly kind: "refresh"; readonly token: string }
+
+/**
+ * Why the sign-in form is shown: the server needs a token and this tab had none, refused the one it had, or the
+ * token expired (the connection may still be open, within the server's grace).
+ */
+export type SignInReason = "required" | "rejected" | "expired"
+
+export interface SignInForm {
+  readonly reason: SignInReason
+  readonly error: string | undefined
+  /** A pasted token is on its way to the server. */
+  readonly checking: boolean
+}
 
 export class ChatState {
   /** By `conversationId`. */
@@ -65,14 +81,28 @@ export class ChatState {
   composerError: string | undefined = undefined
   /** A message above the timeline until dismissed (a lost session, an unexpected error). */
   notice: string | undefined = undefined
+  /** The bearer token this tab presents in every `hello`, resumes included (see signin.ts). */
+  authToken: string | undefined
+  /** Who the server took us for at the last `welcome`; undefined before one and after a 4001 or 4003 close. */
+  identity: "guest" | "signed-in" | undefined = undefined
+  signIn: SignInForm | undefined = undefined
+  /** A `hello` without a token was refused: the server requires sign-in, so continuing as a guest is no way out. */
+  guestsRefused = false
+  /** The server's words in the `unauthorized` that comes before its 4001 close, for the form to show. */
+  authDetail: string | undefined = undefined
 
-  /** `refPrefix` tells this page's request refs from another tab's; `session` is what an earlier page stored. */
+  /**
+   * `refPrefix` tells this page's request refs from another tab's; `session` is what an earlier page stored;
+   * `authToken` the token to sign in with, if any.
+   */
   constructor(
     readonly refPrefix: string,
-    session: StoredSession = {}
+    session: StoredSession = {},
+    authToken?: string
   ) {
     this.resumeToken = session.token
     this.storedRooms = session.rooms
+    this.authToken = authToken
   }
 
   joinedRooms(): Array<Conversation> {
@@ -93,7 +123,7 @@ export class ChatState {
   }
 
   /** The `hello` for a new socket: the latest name, rooms and resume token, and per room the last id seen. */
-  hello(preferredName: string | undefined): ClientFrame {
+  hello(preferredName: string | undefined): Hello {
     const name = isValidName(this.me) ? this.me : preferredName
     const rooms = this.welcomes > 0 ? this.joinedRooms().map((room) => room.title) : this.storedRooms
     const since: Record<string, number> = {}
@@ -102,7 +132,8 @@ export class ChatState {
       type: "hello",
       ...(name !== undefined ? { name } : {}),
       ...(rooms !== undefined ? { rooms } : {}),
-      ...(this.resumeToken !== undefined ? { resume: { token: this.resumeToken, since } } : {})
+      ...(this.resumeToken !== undefined ? { resume: { token: this.resumeToken, since } } : {}),
+      ...(this.authToken !== undefined ? { token: this.authToken } : {})
     }
   }
 }
@@ -114,8 +145,8 @@ export class ChatState {
 export type Event =
   | { readonly kind: "frame"; readonly frame: ServerFrame }
   | { readonly kind: "connection"; readonly online: boolean }
-  /** The server ended the session for good: the resume token is worthless. */
-  | { readonly kind: "sessionEnded" }
+  /** The server ended the session for good with this close code: the resume token is worthless. */
+  | { readonly kind: "sessionEnded"; readonly code: number }
   /** The composer was submitted with this text. */
   | { readonly kind: "compose"; readonly text: string }
   /** The name field was submitted. */
@@ -129,8 +160,11 @@ export type Event =
   /** The buttons of a send the server refused. */
   | { readonly kind: "retry"; readonly ref: string }
   | { readonly kind: "discard"; readonly ref: string }
+  /** The sign-in form was submitted with what was pasted into it. */
+  | { readonly kind: "signIn"; readonly token: string }
+  | { readonly kind: "continueAsGuest" }
   /** The user typed in a field, which hides the error shown for it. */
-  | { readonly kind: "edited"; readonly field: "name" | "join" | "composer" }
+  | { readonly kind: "edited"; readonly field: "name" | "join" | "composer" | "signIn" }
   | { readonly kind: "dismissNotice" }
   /** Timers started by a `later` command. */
   | { readonly kind: "releaseDue"; readonly welcome: number }
@@ -147,6 +181,12 @@ export type Command =
   | { readonly kind: "later"; readonly ms: number; readonly event: Event }
   | { readonly kind: "persist"; readonly session: StoredSession }
   | { readonly kind: "rememberName"; readonly name: string }
+  /** Keep this bearer token for the tab's later connections, or (undefined) forget the kept one. */
+  | { readonly kind: "saveAuth"; readonly token: string | undefined }
+  /** Connect now (a final close ended the last connection): the next `hello` carries a new token, or none. */
+  | { readonly kind: "reconnect" }
+  /** The sign-in form appeared and nothing else on the page works: move the focus into it. */
+  | { readonly kind: "focusSignIn" }
   /** The active conversation was opened (again): show it whole, scrolled to the end, with the drawers closed. */
   | { readonly kind: "opened" }
   /** An item of ours was added to the active conversation: scroll to it. */
@@ -172,7 +212,8 @@ const handle = (s: Step, event: Event): void => {
     case "connection":
       return Frames.onConnection(s, event.online)
     case "sessionEnded":
-      return Frames.onSessionEnded(s)
+      Frames.onSessionEnded(s)
+      return SignIn.onFinalClose(s, event.code)
     case "releaseDue":
       return Frames.onReleaseDue(s, event.welcome)
     case "echoDue":
@@ -193,6 +234,10 @@ const handle = (s: Step, event: Event): void => {
     case "retry":
     case "discard":
       return Actions.dropFailed(s, event.ref, event.kind === "retry")
+    case "signIn":
+      return SignIn.submitToken(s, event.token)
+    case "continueAsGuest":
+      return SignIn.continueAsGuest(s)
     case "edited":
       return Actions.clearError(s, event.field)
     case "dismissNotice":

@@ -1,4 +1,5 @@
 /** How one timeline item looks. Pure construction: the app decides where it goes. */
+import { CloseCode } from "../src/protocol/Rules.js"
 import type { ConnectionState } from "./connection.js"
 import { h } from "./dom.js"
 import type { Item } from "./model.js"
@@ -96,12 +97,20 @@ export const renderItem = (item: Item, you: string): HTMLLIElement => {
 
 let countdown: ReturnType<typeof setInterval> | undefined
 
+/**
+ * Closes the Reconnect button must not follow: after 4001 the same token would be refused again (the sign-in form
+ * is the way back), and after 4003 the user was removed on purpose.
+ */
+const NO_RECONNECT: ReadonlySet<number> = new Set([CloseCode.unauthorized, CloseCode.removed])
+
 /** The connection state in words, with a live countdown while a reconnect is scheduled. */
 export const renderStatus = (status: HTMLElement, action: HTMLButtonElement, state: ConnectionState): void => {
   if (countdown !== undefined) clearInterval(countdown)
   countdown = undefined
   status.dataset.state = state.kind
-  action.hidden = state.kind !== "reconnecting" && state.kind !== "offline"
+  action.hidden =
+    (state.kind !== "reconnecting" && state.kind !== "offline") ||
+    (state.kind === "offline" && state.code !== undefined && NO_RECONNECT.has(state.code))
   action.textContent = state.kind === "offline" ? "Reconnect" : "Reconnect now"
   switch (state.kind) {
     case "connecting":
