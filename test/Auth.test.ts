@@ -8,6 +8,7 @@ import { Duration, Effect, Option } from "effect"
 import { SignJWT } from "jose"
 import * as JwtHooks from "../src/auth/JwtHooks.js"
 import * as JwtVerifier from "../src/auth/JwtVerifier.js"
+import { ChatServer } from "../src/http/ChatServer.js"
 import { HookRefusal, type Hooks } from "../src/server/ChatHooks.js"
 import type { Message } from "../src/protocol/Protocol.js"
 import * as TestServer from "./support/TestServer.js"
@@ -164,6 +165,39 @@ describe("one user, many connections", () => {
       expect(order.map((f) => f.type)).toEqual(["message", "left"])
     }).pipe(optional())
   )
+})
+
+describe("removal and presence hooks", () => {
+  it.live("a removed user's connections all close with 4003; presence hooks see the user once", () => {
+    const events: Array<string> = []
+    const recorder: Hooks = {
+      presence: (event) =>
+        Effect.sync(() => void events.push(`${event._tag} ${event.name}${"room" in event ? ` ${event.room}` : ""}`))
+    }
+    return Effect.gen(function* () {
+      const token = yield* mint({ sub: "u-1", name: "alice" })
+      const tab1 = yield* TestServer.jsonClient({ token })
+      yield* tab1.nextOf("history")
+      const tab2 = yield* TestServer.jsonClient({ token })
+      yield* tab2.nextOf("history")
+      const bob = yield* TestServer.jsonClient({ name: "bob" })
+      yield* bob.nextOf("history")
+      const chat = yield* ChatServer
+      expect(yield* chat.removeUser("u-1")).toBe(2)
+      expect((yield* tab1.waitClosed()).code).toBe(4003)
+      expect((yield* tab2.waitClosed()).code).toBe(4003)
+      expect(yield* bob.nextOf("left")).toMatchObject({ name: "alice" })
+      yield* TestServer.waitUntil(() => events.includes("Offline alice"))
+      expect(events).toEqual([
+        "Online alice",
+        "Joined alice lobby",
+        "Online bob",
+        "Joined bob lobby",
+        "Left alice lobby",
+        "Offline alice"
+      ])
+    }).pipe(optional([recorder]))
+  })
 })
 
 describe("expiry and refresh", () => {

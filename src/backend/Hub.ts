@@ -27,6 +27,8 @@ export type DirectEnvelope =
   | { readonly _tag: "Takeover"; readonly session: string }
   /** A signed-in user took this guest session's name: rename the guest. */
   | { readonly _tag: "Evict"; readonly session: string }
+  /** The user (`session` is the user's key) was removed: close their connections with 4003. */
+  | { readonly _tag: "Remove"; readonly session: string; readonly reason: string }
 
 export interface HistoryPage {
   readonly messages: ReadonlyArray<Protocol.Message>

@@ -8,6 +8,8 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Context, Effect, Layer, Queue } from "effect"
+import { userKey } from "../backend/UserKey.js"
+import { CloseCode } from "../protocol/Protocol.js"
 import { Hub } from "../backend/Hub.js"
 import { Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
@@ -28,6 +30,11 @@ export interface ChatServerService {
   /** `/`, the browser client's files, `/healthz`, `/readyz`. */
   readonly httpApp: HttpApp.Default<never, never>
   readonly registry: typeof ConnectionRegistry.Service
+  /**
+   * Removes a signed-in user (`Identity.user`, a token's `sub`): every connection of theirs, on every node, is closed
+   * with 4003, which clients take as final. Completes with the number of connections closed on this node.
+   */
+  readonly removeUser: (user: string, reason?: string) => Effect.Effect<number>
   /** Sends 1001 to every client and waits for them to go (bounded by the close grace); also run on release. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -68,12 +75,14 @@ const make = Effect.gen(function* () {
   const node = yield* NodeId
   const registry = yield* ConnectionRegistry
   const chat = yield* Chat
+  const presence = yield* Presence
 
   // Direct messages, takeovers and evictions for sessions (or users) on this node, sent from other nodes.
   const directs = yield* hub.subscribeDirect(node).pipe(Effect.orDie)
   yield* Effect.forkScoped(
     Effect.forever(
       Effect.flatMap(Queue.take(directs), (envelope) => {
+        if (envelope._tag === "Remove") return Effect.sync(() => void closeAll(envelope.session, envelope.reason))
         if (envelope._tag === "Direct") {
           // A user's direct goes to each of their connections here; a guest's key is its session.
           return Effect.sync(() => {
@@ -87,6 +96,23 @@ const make = Effect.gen(function* () {
     )
   )
 
+  const closeAll = (key: string, reason: string) => {
+    const connections = registry.byKey(key)
+    for (const connection of connections) connection.close(CloseCode.removed, reason)
+    return connections.length
+  }
+
+  const removeUser = (user: string, reason = "removed by the server") =>
+    Effect.gen(function* () {
+      const key = userKey(user)
+      const closed = closeAll(key, reason)
+      const elsewhere = yield* presence.remoteNodes(key, node).pipe(Effect.orElseSucceed(() => []))
+      yield* Effect.forEach(elsewhere, (other) => hub.direct(other, { _tag: "Remove", session: key, reason }), {
+        discard: true
+      }).pipe(Effect.ignoreLogged)
+      return closed
+    })
+
   const { handleUpgrade, shutdown } = yield* WebSocketServer.make
   const router = yield* HttpRoutes.make
   const httpApp = yield* HttpRouter.toHttpApp(router)
@@ -94,6 +120,7 @@ const make = Effect.gen(function* () {
     handleUpgrade,
     httpApp: httpApp.pipe(Effect.catchAll(() => Effect.succeed(notFound))),
     registry,
+    removeUser,
     shutdown
   })
 })
