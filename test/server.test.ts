@@ -1,8 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Os from "node:os"
 import * as Path from "node:path"
+import { SignJWT } from "jose"
 import WebSocket from "ws"
 import * as ServerProcess from "./support/ServerProcess.js"
 
@@ -42,6 +46,45 @@ describe("dist/server.js", () => {
       expect(stderr).toContain("--port must be between 0 and 65535")
       expect(stdout + stderr).not.toMatch(/\n\s+at /)
       expect((yield* run(["--redis", "http://nope"])).code).toBe(2)
+    })
+  )
+
+  it.live("authentication needs a usable key: none, or one that does not parse, exits 2 with one line", () =>
+    Effect.gen(function* () {
+      const none = yield* run(["--auth", "required"])
+      expect(none.code).toBe(2)
+      expect(none.stderr).toContain("--auth required needs --jwt-secret (or JWT_SECRET) or --jwt-public-key FILE")
+      const file = Path.join(Os.tmpdir(), `not-a-key-${process.pid}.pem`)
+      Fs.writeFileSync(file, "-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n")
+      const garbage = yield* run(["--auth", "optional", "--jwt-public-key", file])
+      Fs.rmSync(file)
+      expect(garbage.code).toBe(2)
+      expect(garbage.stdout + garbage.stderr).not.toMatch(/\n\s+at /)
+    })
+  )
+
+  it.scopedLive("--jwt-public-key FILE: an ES256 token signed with its private key signs the user in", () =>
+    Effect.gen(function* () {
+      const { privateKey, publicKey } = Crypto.generateKeyPairSync("ec", { namedCurve: "P-256" })
+      const file = Path.join(Os.tmpdir(), `es256-${process.pid}.pem`)
+      Fs.writeFileSync(file, publicKey.export({ type: "spki", format: "pem" }))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(file, { force: true })))
+      const server = yield* ServerProcess.start({ args: ["--auth", "required", "--jwt-public-key", file] })
+      const token = yield* Effect.promise(() =>
+        new SignJWT({ sub: "k-1", name: "erin" })
+          .setProtectedHeader({ alg: "ES256" })
+          .setExpirationTime("1h")
+          .sign(privateKey)
+      )
+      const welcome = yield* Effect.async<Record<string, unknown>>((resume) => {
+        const ws = new WebSocket(server.url, "effect-chat.v1")
+        ws.on("open", () => ws.send(JSON.stringify({ type: "hello", token })))
+        ws.on("message", (data) => {
+          ws.close()
+          resume(Effect.succeed(JSON.parse(data.toString())))
+        })
+      })
+      expect(welcome).toMatchObject({ type: "welcome", name: "erin" })
     })
   )
 
