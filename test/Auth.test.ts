@@ -138,6 +138,62 @@ describe("permissions", () => {
   )
 })
 
+describe("narrower tokens and held names", () => {
+  it.live("a resume or a refresh with a token of narrower rooms leaves the rooms it no longer allows", () =>
+    Effect.gen(function* () {
+      const wide = yield* mint({ sub: "u-1", name: "alice", rooms: ["*"] })
+      const narrow = yield* mint({ sub: "u-1", name: "alice", rooms: ["general"] })
+      const a = yield* TestServer.jsonClient({ token: wide, rooms: ["general", "secret"] })
+      expect(a.welcome.rooms).toEqual(["general", "secret"])
+      a.ws.terminate()
+      yield* a.waitClosed()
+      const resumed = yield* TestServer.jsonClient({ token: narrow, resume: { token: a.welcome.resume } })
+      expect(resumed.welcome).toMatchObject({ resumed: true, rooms: ["general"] })
+      expect(yield* resumed.nextOf("error")).toMatchObject({ code: "forbidden" })
+
+      const b = yield* TestServer.jsonClient({ token: yield* mint({ sub: "u-2", name: "bob" }), rooms: ["secret"] })
+      yield* b.nextOf("history")
+      b.send({ type: "refresh", token: yield* mint({ sub: "u-2", name: "bob", rooms: ["general"] }), ref: "r" })
+      expect(yield* b.nextOf("error", (f) => f.code === "forbidden")).toBeDefined()
+      yield* b.nextOf("ack", (f) => f.ref === "r")
+      const carol = yield* TestServer.jsonClient({
+        token: yield* mint({ sub: "u-3", name: "carol" }),
+        rooms: ["secret"]
+      })
+      yield* carol.nextOf("history")
+      carol.send({ type: "send", room: "secret", text: "not for bob", ref: "s" })
+      yield* carol.nextOf("ack", (f) => f.ref === "s")
+      b.send({ type: "ping", ref: "p" })
+      yield* b.nextOf("pong", (f) => f.ref === "p")
+      expect(b.all("message")).toEqual([])
+    }).pipe(optional())
+  )
+
+  it.live("a signed-in user's name stays theirs while their session is held for resume", () =>
+    Effect.gen(function* () {
+      const token = yield* mint({ sub: "u-1", name: "alice" })
+      const a = yield* TestServer.jsonClient({ token })
+      a.ws.terminate()
+      yield* a.waitClosed()
+      yield* Effect.sleep(Duration.millis(100))
+      const guest = yield* TestServer.jsonClient({ name: "alice" })
+      expect(guest.welcome.name).toMatch(/^user\d+$/)
+      expect(yield* guest.nextOf("error")).toMatchObject({ code: "name_taken" })
+    }).pipe(optional())
+  )
+
+  it.live("a second connection whose token names the user differently shares the first one's name", () =>
+    Effect.gen(function* () {
+      const tab1 = yield* TestServer.jsonClient({ token: yield* mint({ sub: "u-1", name: "alice" }) })
+      const tab2 = yield* TestServer.jsonClient({ token: yield* mint({ sub: "u-1", name: "alicia" }) })
+      expect(tab2.welcome.name).toBe("alice")
+      tab2.send({ type: "who", room: "lobby", ref: "w" })
+      expect((yield* tab2.nextOf("members", (f) => f.ref === "w")).names).toEqual(["alice"])
+      expect(tab1.welcome.name).toBe("alice")
+    }).pipe(optional())
+  )
+})
+
 describe("one user, many connections", () => {
   it.live("counts and lists the user once, announces joined/left once, and a direct reaches every connection", () =>
     Effect.gen(function* () {

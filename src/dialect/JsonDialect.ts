@@ -26,7 +26,8 @@ export const make = Effect.gen(function* () {
   const serve = (connection: Connection, upgrade: UpgradeRequest): Served => {
     // The upgrade's headers are needed until `hello` only (the connect hooks read them); then only the URL stays.
     let pending: UpgradeRequest | undefined = upgrade
-    const url = upgrade.url
+    // Kept for `refresh`, without a `?token=`: a credential is not held for the life of the connection.
+    const url = withoutToken(upgrade.url)
     let phase: "hello" | "open" = "hello"
     let strikes = 0
     let bucket: RateLimiter.TokenBucket | undefined
@@ -185,3 +186,10 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
 const errorFrame = (error: ChatError) => ({ type: "error" as const, code: error.code, message: error.message })
 const withRef = <A extends object>(frame: A, ref: string | undefined): A =>
   ref === undefined ? frame : { ...frame, ref }
+
+const withoutToken = (url: URL): URL => {
+  if (!url.searchParams.has("token")) return url
+  const copy = new URL(url)
+  copy.searchParams.delete("token")
+  return copy
+}

@@ -277,7 +277,7 @@ const make = Effect.gen(function* () {
             .pipe(Effect.map((last) => Number(last) === 1))
         }
         users.delete(key)
-        return redis.command("offline", ["HDEL", redis.keys.nodeUsers(node), key]).pipe(Effect.as(true))
+        return redis.command("offline", ["HDEL", redis.keys.nodeUsers(node), key]).pipe(Effect.as(lastHere))
       }),
     users: redis.eval("users", USERS, [deadAfterMs]).pipe(Effect.map(Number)),
     remoteNodes: (key, self) =>

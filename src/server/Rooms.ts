@@ -242,10 +242,12 @@ const make = Effect.gen(function* () {
   const onJoin = (actor: RoomActor, input: Extract<Input, { _tag: "Join" }>) => {
     const { connection, options } = input
     const { room } = actor
+    let counted = false
     return Effect.gen(function* () {
       actor.members.add(connection)
       // A user's second connection (another tab) into the room is not news to anyone.
       const first = yield* presence.join(room, connection.key, connection.name)
+      counted = true
       if (connection.renderer.showsRoomState) {
         const names = yield* presence.members(room)
         actor.knownSize = names.length
@@ -270,7 +272,13 @@ const make = Effect.gen(function* () {
         })
       }
     }).pipe(
-      Effect.tapError(() => Effect.sync(() => actor.members.delete(connection))),
+      Effect.tapError(() =>
+        Effect.zipRight(
+          Effect.sync(() => actor.members.delete(connection)),
+          // A join that failed after presence counted it must not leave the user in the room for good.
+          counted ? Effect.ignore(presence.leave(room, connection.key)) : Effect.void
+        )
+      ),
       Effect.onExit((exit) => Effect.sync(() => input.done(exit))),
       Effect.ignore
     )

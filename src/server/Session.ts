@@ -3,7 +3,6 @@
  * recent sends. One record, moved from connection to connection (a resume, a takeover) and kept while the session
  * is held for resume.
  */
-import * as Crypto from "node:crypto"
 import { newSessionId, type SessionRecord } from "../backend/Sessions.js"
 import type { Identity } from "./Identity.js"
 
@@ -63,17 +62,15 @@ export class Session {
 }
 
 /**
- * A fresh session id. An authenticated user's carries a fingerprint of its `sub` (`<uuid>.<sha-256 prefix>`), so a
- * resume on any node can check that the token presented is the same user's without another backend field.
+ * A fresh session id. An authenticated user's names its user (`<uuid>.<sub in base64url>`), so any node can tell
+ * whose session it is — a resume must present a token of that user, and a held session's name belongs to that
+ * user's key — without another backend field. Session ids never reach the wire (clients see resume tokens only).
  */
 export const sessionIdFor = (identity: Identity | undefined): string =>
-  identity === undefined ? newSessionId() : `${newSessionId()}.${fingerprint(identity.user)}`
+  identity === undefined ? newSessionId() : `${newSessionId()}.${Buffer.from(identity.user).toString("base64url")}`
 
-/** Whose session `session` is: a user's fingerprint, or undefined for a guest's. */
+/** The user (`sub`) whose session `session` is, or undefined for a guest's. */
 export const ownerOf = (session: string): string | undefined => {
   const dot = session.indexOf(".")
-  return dot < 0 ? undefined : session.slice(dot + 1)
+  return dot < 0 ? undefined : Buffer.from(session.slice(dot + 1), "base64url").toString()
 }
-
-export const fingerprint = (user: string): string =>
-  Crypto.createHash("sha256").update(user).digest("base64url").slice(0, 22)

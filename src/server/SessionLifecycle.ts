@@ -10,7 +10,7 @@ import { type NameOwner, Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
 import { Presence } from "../backend/Presence.js"
 import { type SessionRecord, Sessions } from "../backend/Sessions.js"
-import { isUserKey } from "../backend/UserKey.js"
+import { isUserKey, userKey } from "../backend/UserKey.js"
 import { CloseCode, isValidName, isValidRoom } from "../protocol/Protocol.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import * as ChatHooks from "./ChatHooks.js"
@@ -21,7 +21,7 @@ import { HookObserver } from "./HookObserver.js"
 import * as Permissions from "./Permissions.js"
 import { Rooms } from "./Rooms.js"
 import { ServerConfig } from "./ServerConfig.js"
-import { fingerprint, ownerOf, Session, sessionIdFor } from "./Session.js"
+import { ownerOf, Session, sessionIdFor } from "./Session.js"
 
 export interface OpenRequest {
   readonly name?: string | undefined
@@ -87,7 +87,14 @@ export const make = Effect.gen(function* () {
           expired,
           (record) => {
             held.delete(record.session)
-            return names.release(record.name, record.session)
+            const user = ownerOf(record.session)
+            if (user === undefined) return names.release(record.name, record.session)
+            // A user's name stays theirs while they have a connection anywhere.
+            const key = userKey(user)
+            if (registry.byKey(key).length > 0) return Effect.void
+            return Effect.flatMap(presence.remoteNodes(key, node), (elsewhere) =>
+              elsewhere.length > 0 ? Effect.void : names.release(record.name, key)
+            )
           },
           { discard: true }
         )
@@ -155,7 +162,10 @@ export const make = Effect.gen(function* () {
   const establish = (connection: Connection, announce: boolean) =>
     Effect.gen(function* () {
       const first = yield* presence.online(connection.key, connection.name)
-      const token = yield* sessions.issue(connection.session.record(node))
+      // Not counted online for a session that never opened.
+      const token = yield* sessions
+        .issue(connection.session.record(node))
+        .pipe(Effect.tapError(() => Effect.ignore(presence.offline(connection.key))))
       connection.opened()
       registry.bindSession(connection)
       if (first && announce && observer.active) {
@@ -165,17 +175,20 @@ export const make = Effect.gen(function* () {
     })
 
   /** The user's connection is gone: when it was their last, they are offline and an authenticated name is free. */
-  const goOffline = (key: string, name: string, connection: Connection | undefined) =>
+  const goOffline = (key: string, name: string, connection: Connection | undefined, holdsName = false) =>
     Effect.gen(function* () {
       const last = yield* presence.offline(key)
       if (!last) return
-      if (isUserKey(key)) yield* names.release(name, key)
+      // A session held for resume keeps its user's name: no guest may take it in the meantime.
+      if (isUserKey(key) && !holdsName) yield* names.release(name, key)
       if (observer.active) observer.presence({ _tag: "Offline", name, user: connection?.identity })
     })
 
   /** Takes the token's name for an authenticated connection; a guest holding it is renamed. */
-  const claimUserName = (connection: Connection, name: string) =>
+  const claimUserName = (connection: Connection, claimed: string) =>
     Effect.gen(function* () {
+      // Connections of one user share a name: a second tab whose token names the user differently takes the first's.
+      const name = registry.byKey(connection.key).find((other) => other !== connection)?.name ?? claimed
       const claim = yield* names.claimForUser({ name, session: connection.key, node })
       if (!claim.claimed) return yield* fail("name_taken", `${name} is used by another user`)
       connection.session.name = name
@@ -246,6 +259,22 @@ export const make = Effect.gen(function* () {
       resumed
     }))
 
+  /**
+   * Rooms of the session the user may no longer be in (a resume or refresh with a token of narrower `rooms`, an
+   * authorize hook that changed its mind): dropped from the session, each with its `forbidden`.
+   */
+  const forbiddenRooms = (connection: Connection) =>
+    Effect.gen(function* () {
+      const refusals: Array<{ readonly room: string; readonly error: ChatError }> = []
+      for (const room of Array.from(connection.rooms)) {
+        const check = Permissions.permit(hooks, connection, "join", room)
+        if (check === undefined) continue
+        const denied = yield* Effect.flip(check).pipe(Effect.option)
+        if (Option.isSome(denied)) refusals.push({ room, error: denied.value })
+      }
+      return refusals
+    })
+
   const endSession = (session: string, name: string, roomNames: ReadonlyArray<string>, live: Connection | undefined) =>
     Effect.gen(function* () {
       if (live !== undefined) for (const room of roomNames) yield* rooms.leave(live, room, { announce: true })
@@ -286,7 +315,7 @@ export const make = Effect.gen(function* () {
       const previous = found.value
       const owner = ownerOf(previous.session)
       const identity = connection.identity
-      if (owner !== undefined && (identity === undefined || fingerprint(identity.user) !== owner)) {
+      if (owner !== undefined && (identity === undefined || identity.user !== owner)) {
         return yield* fail("unauthorized", "resuming this session needs a valid token of its user")
       }
       // A guest's session is not taken up by a signed-in user: the user starts afresh.
@@ -304,6 +333,8 @@ export const make = Effect.gen(function* () {
         return Option.none<Opened>()
       }
       restore(connection, previous, live)
+      const refusals = yield* forbiddenRooms(connection)
+      for (const { room } of refusals) connection.rooms.delete(room)
       const takeover = remote || (live !== undefined && live !== connection)
       if (live !== undefined && live !== connection) yield* handOver(live)
       else if (remote) yield* hub.direct(previous.node, { _tag: "Takeover", session: previous.session })
@@ -314,10 +345,10 @@ export const make = Effect.gen(function* () {
         connection.session.name = yield* assignGuest(previous.session)
       }
       const token = yield* establish(connection, !takeover)
-      const entries = previous.rooms.map((room) => ({ room, since: sinceOf(since, room) }))
+      const entries = Array.from(connection.rooms, (room) => ({ room, since: sinceOf(since, room) }))
       return Option.some<Opened>({
         welcome: yield* welcome(connection, token, true),
-        problems: [],
+        problems: refusals.map(({ error }) => error),
         enterRooms: enter(connection, entries, !takeover)
       })
     })
@@ -343,6 +374,16 @@ export const make = Effect.gen(function* () {
       const token = yield* establish(connection, true).pipe(
         Effect.tapError(() => names.release(session.name, connection.key).pipe(Effect.ignore))
       )
+      // A signed-in user may have taken the name while this guest was opening (before it could be found to evict).
+      if (config.auth.mode !== "off" && connection.identity === undefined && wanted === session.name) {
+        const owner = yield* names.owner(session.name)
+        if (Option.isSome(owner) && owner.value.session !== session.id) {
+          session.name = yield* assignGuest(session.id)
+          yield* presence.rename(connection.key, [], session.name)
+          yield* sessions.update(session.record(node))
+          problems.push(new ChatError({ code: "name_taken", message: `${wanted} is taken` }))
+        }
+      }
       return {
         welcome: yield* welcome(connection, token, false),
         problems,
@@ -379,6 +420,14 @@ export const make = Effect.gen(function* () {
         if (found.value.user !== current.user) return "other_user" as const
         // The name stays what it is for the life of the connection; the rooms and expiry are the new token's.
         connection.identity = { ...found.value, name: current.name }
+        // The new token's rooms apply at once: rooms it does not allow are left, each with its `forbidden`.
+        const refusals = yield* forbiddenRooms(connection)
+        for (const { error, room } of refusals) {
+          connection.rooms.delete(room)
+          yield* rooms.leave(connection, room, { announce: true })
+          connection.send({ type: "error", code: error.code, message: error.message })
+        }
+        if (refusals.length > 0) yield* sessions.update(connection.session.record(node)).pipe(Effect.ignoreLogged)
         return "refreshed" as const
       }),
 
@@ -395,7 +444,7 @@ export const make = Effect.gen(function* () {
         // A resume may have taken the session over while this end waited on the backend: it is not ours any more.
         if (connection.state._tag === "TakenOver") return
         held.set(session.id, session)
-        yield* goOffline(connection.key, session.name, connection)
+        yield* goOffline(connection.key, session.name, connection, true)
         const heldUntil = Date.now() + Duration.toMillis(config.resumeWindow)
         yield* sessions.update(session.record(node, heldUntil))
       }).pipe(Effect.ignoreLogged)

@@ -124,11 +124,16 @@ export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
      * Runs one accepted socket to its end. Only the request's URL, address and headers are kept, not the request,
      * and the dialect lets go of the headers once the session is open.
      */
-    const accept = (ws: WebSocket, request: UpgradeRequest, dialect: Dialect) =>
+    const accept = (ws: WebSocket, request: UpgradeRequest, dialect: Dialect) => {
+      // `request` is read here only, so no closure of the connection's life keeps it (and its headers) alive.
+      const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => connection.closing(CloseCode.slowConsumer))
+      const connection = new Connection(outlet, dialect.renderer, request.ip)
+      return run(ws, outlet, connection, dialect.serve(connection, request))
+    }
+
+    const run = (ws: WebSocket, outlet: WsOutlet, connection: Connection, served: Served) =>
       Effect.gen(function* () {
-        const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => connection.closing(CloseCode.slowConsumer))
-        const connection = new Connection(outlet, dialect.renderer, request.ip)
-        const actor = new Actor(ws, connection, dialect.serve(connection, request), runFork)
+        const actor = new Actor(ws, connection, served, runFork)
         const scope = yield* Scope.make()
         let peerCloseCode: number = CloseCode.goingAway
 

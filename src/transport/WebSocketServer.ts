@@ -8,7 +8,8 @@
 import { Duration, Effect, FiberSet } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { WebSocketServer as WsServer } from "ws"
+import { type WebSocket, WebSocketServer as WsServer } from "ws"
+import type { UpgradeRequest } from "../dialect/Dialect.js"
 import * as JsonDialect from "../dialect/JsonDialect.js"
 import * as PlainDialect from "../dialect/PlainDialect.js"
 import { CloseCode, SUBPROTOCOL } from "../protocol/Protocol.js"
@@ -87,19 +88,17 @@ export const make = Effect.gen(function* () {
         : registry.countForIp(ip) >= config.maxConnectionsPerIp
           ? "too many connections from your address"
           : undefined
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      if (full !== undefined) {
-        ws.close(CloseCode.tryAgainLater, full)
-        return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
-      }
-      runFork(
-        actors.accept(
-          ws,
-          { url, ip, headers: request.headers },
-          ws.protocol === SUBPROTOCOL ? dialects.json : dialects.plain
-        )
-      )
-    })
+    wss.handleUpgrade(request, socket, head, upgraded({ url, ip, headers: request.headers }, full))
+  }
+
+  // Built apart from `handleUpgrade`, whose scope the socket's error listener keeps for the socket's life: the
+  // request and its headers must not live that long (the dialect drops the headers once the session is open).
+  const upgraded = (request: UpgradeRequest, full: string | undefined) => (ws: WebSocket) => {
+    if (full !== undefined) {
+      ws.close(CloseCode.tryAgainLater, full)
+      return void setTimeout(() => ws.terminate(), Duration.toMillis(config.closeGrace)).unref()
+    }
+    runFork(actors.accept(ws, request, ws.protocol === SUBPROTOCOL ? dialects.json : dialects.plain))
   }
 
   return { handleUpgrade, shutdown } as const
