@@ -177,7 +177,9 @@ export const makeMemory = (options: MemoryHubOptions) =>
           (m) =>
             (query.before === undefined || m.id < query.before) && (query.after === undefined || m.id > query.after)
         )
-        const page = query.oldestFirst ? matching.slice(0, query.limit) : matching.slice(-query.limit)
+        // `slice(-0)` would be everything: a limit of 0 (`--join-history 0`) is no messages, as in Redis.
+        const limit = Math.max(0, query.limit)
+        const page = limit === 0 ? [] : query.oldestFirst ? matching.slice(0, limit) : matching.slice(-limit)
         const first = page[0]
         return { messages: page, more: first !== undefined && messages[0] !== undefined && messages[0].id < first.id }
       })
