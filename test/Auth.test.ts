@@ -47,7 +47,7 @@ describe("tokens", () => {
     Effect.gen(function* () {
       const token = yield* mint({ sub: "u-1", name: "alice" })
       const a = yield* TestServer.jsonClient({ token, name: "mallory" })
-      expect(a.welcome.name).toBe("alice")
+      expect(a.welcome).toMatchObject({ name: "alice", user: "u-1" })
       const url = yield* TestServer.chatUrl
       const b = yield* TestServer.rawJsonClient({ headers: { authorization: `Bearer ${token}` } })
       b.send({ type: "hello" })
@@ -80,6 +80,7 @@ describe("tokens", () => {
       expect((yield* b.waitClosed()).code).toBe(4001)
       const guest = yield* TestServer.jsonClient({ name: "visitor" })
       expect(guest.welcome.name).toBe("visitor")
+      expect(guest.welcome).not.toHaveProperty("user")
     }).pipe(optional())
   )
 })

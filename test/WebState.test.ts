@@ -36,14 +36,15 @@ const makeClient = (authToken?: string) => {
 }
 type Client = ReturnType<typeof makeClient>
 
-const welcome = (name: string, rooms: Array<string>, resumed = false): ServerFrame => ({
+const welcome = (name: string, rooms: Array<string>, resumed = false, user?: string): ServerFrame => ({
   type: "welcome",
   protocol: 1,
   name,
   rooms,
   users: 1,
   resume: `token-of-${name}`,
-  resumed
+  resumed,
+  ...(user === undefined ? {} : { user })
 })
 
 const message = (room: string, id: number, from: string, text: string, at = START + id) =>
@@ -64,7 +65,8 @@ const connect = (
   histories: Record<string, Array<ReturnType<typeof message>>> = {}
 ) => {
   client.on({ kind: "connection", online: true })
-  client.frame(welcome(name, rooms))
+  // A server that signed the hello's token in says so in the welcome.
+  client.frame(welcome(name, rooms, false, client.state.authToken === undefined ? undefined : `sub-of-${name}`))
   for (const room of rooms) client.frame(history(room, histories[room] ?? []))
 }
 
@@ -408,6 +410,13 @@ describe("WebState", () => {
       connect(guest, "user1")
       assert.strictEqual(guest.state.identity, "guest")
       assert.notProperty(guest.state.hello(undefined), "token")
+    })
+
+    it("is a guest when the server did not sign the token in (a server with --auth off ignores tokens)", () => {
+      const client = makeClient(jwt("alice"))
+      client.on({ kind: "connection", online: true })
+      client.frame(welcome("alice", ["lobby"]))
+      assert.strictEqual(client.state.identity, "guest")
     })
 
     it("asks for a token when the server refuses guests, without reconnecting until one is pasted", () => {

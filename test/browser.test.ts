@@ -788,6 +788,14 @@ suite(suiteName, () => {
           await page.reload()
           await waitOnline(page)
           await signedIn(page, "alice")
+
+          // Another user's link pasted into the same tab (only the fragment changes): the page switches user and
+          // the token leaves the address bar again.
+          const bobToken = await mint("bob")
+          await page.evaluate((token) => (location.hash = `#token=${token}`), bobToken)
+          await signedIn(page, "bob")
+          await waitOnline(page)
+          assert.strictEqual(await page.evaluate(() => location.href), `${origin()}/`, "no token left in the URL")
           assert.deepStrictEqual(problems, [])
         } finally {
           ops.close()

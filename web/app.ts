@@ -45,9 +45,19 @@ if (authToken !== stored) saveAuthToken(authToken)
 /** A link for another user must not try to resume this tab's session: the server refuses that with 4001. */
 const startingSession = (): StoredSession => {
   const session = readSession()
-  const switched = stored !== undefined && authToken !== undefined && subjectOf(stored) !== subjectOf(authToken)
+  // A guest's session (no token kept) is not resumed by a sign-in link either.
+  const switched =
+    authToken !== undefined &&
+    authToken !== stored &&
+    (stored === undefined || subjectOf(stored) !== subjectOf(authToken))
   return switched ? { ...(session.rooms !== undefined ? { rooms: session.rooms } : {}) } : session
 }
+
+// A sign-in link pasted into this tab changes only the fragment (no reload): start the page again, which takes the
+// token out of the address bar (replacing the history entry that holds it) and switches users as a link does.
+window.addEventListener("hashchange", () => {
+  if (takeFragmentToken(location.hash).token !== undefined) location.reload()
+})
 
 const state = new ChatState(Math.random().toString(36).slice(2, 8), startingSession(), authToken)
 

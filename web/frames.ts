@@ -71,8 +71,9 @@ const onWelcome = (s: Step, welcome: Welcome) => {
   const resumedAfterLoss = state.welcomes > 0
   state.welcomes++
   state.me = welcome.name
-  // A server that checks tokens refuses a bad one, so a welcome for a hello with a token means signed in.
-  state.identity = state.authToken !== undefined ? "signed-in" : "guest"
+  // The server says who it signed in (`welcome.user`): a token, or the embedding app's own session cookie. A token
+  // sent to a server that ignores tokens (`--auth off`) is a guest.
+  state.identity = welcome.user !== undefined ? "signed-in" : "guest"
   state.signIn = undefined
   state.authDetail = undefined
   emit(s, { kind: "showName", name: welcome.name, force: false })

@@ -92,7 +92,9 @@ export const Welcome = Schema.Struct({
   rooms: Schema.Array(Schema.String),
   users: Schema.Number,
   resume: Schema.String,
-  resumed: Schema.Boolean
+  resumed: Schema.Boolean,
+  /** Extension: the signed-in user's id (a token's `sub`, or what the app's connect hook said); absent for a guest. */
+  user: Schema.optional(Schema.String)
 })
 export const Message = Schema.Struct({
   type: Schema.Literal("message"),

@@ -256,7 +256,8 @@ export const make = Effect.gen(function* () {
       rooms: Array.from(connection.rooms),
       users,
       resume: token,
-      resumed
+      resumed,
+      ...(connection.identity === undefined ? {} : { user: connection.identity.user })
     }))
 
   /**
