@@ -444,6 +444,33 @@ describe("WebState", () => {
       assert.strictEqual(client.state.identity, "signed-in")
     })
 
+    it("keeps a token pasted while an older hello was still being refused, and tries it", () => {
+      const client = makeClient()
+      client.on({ kind: "connection", online: true })
+      refuse(client)
+      client.on({ kind: "signIn", token: jwt("alice") })
+      // The hello that went out carried no token; the person pasted alice's meanwhile. Another refusal of the old
+      // hello arrives: alice's token is not the one refused.
+      const again = refuse(client)
+      assert.include(kinds(again), "reconnect")
+      assert.notDeepInclude(again, { kind: "saveAuth", token: undefined })
+      assert.strictEqual(client.state.hello(undefined).token, jwt("alice"))
+    })
+
+    it("a final close other than 4001 while a token is tried says why in the form", () => {
+      const client = makeClient()
+      client.on({ kind: "connection", online: true })
+      refuse(client)
+      client.on({ kind: "signIn", token: jwt("alice") })
+      client.state.hello(undefined)
+      client.on({ kind: "connection", online: true })
+      client.frame({ type: "error", code: "name_taken", message: "alice is used by another user" })
+      client.on({ kind: "sessionEnded", code: 1008 })
+      client.on({ kind: "connection", online: false })
+      assert.isFalse(client.state.signIn?.checking)
+      assert.isString(client.state.signIn?.error)
+    })
+
     it("forgets a refused token and offers to continue as a guest, since guests may be let in", () => {
       const client = makeClient(jwt("alice"))
       client.on({ kind: "connection", online: true })

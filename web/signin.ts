@@ -5,6 +5,7 @@
  * what keeps a refused tab from knocking on the server in a loop.
  */
 import type * as Protocol from "../src/protocol/Protocol.js"
+import { FINAL_CLOSES } from "../src/client/ReconnectPolicy.js"
 import { CloseCode } from "../src/protocol/Rules.js"
 import type { SignInReason } from "./state.js"
 import { emit, newRef, type Step } from "./step.js"
@@ -81,9 +82,14 @@ export const onFinalClose = (s: Step, code: number) => {
     const reason: SignInReason =
       state.signIn?.reason === "expired" ? "expired" : state.authToken !== undefined ? "rejected" : "required"
     if (state.authToken === undefined) state.guestsRefused = true
+    state.identity = undefined
+    if (state.authToken !== undefined && state.authToken !== state.helloToken && state.signIn?.checking) {
+      // Refused for the token of an earlier hello; the one pasted since is tried now.
+      emit(s, { kind: "reconnect" })
+      return
+    }
     // The token was refused or has expired: a reload must not present it again.
     adopt(s, undefined)
-    state.identity = undefined
     showForm(s, reason, state.authDetail ?? state.signIn?.error)
     state.authDetail = undefined
     emit(s, { kind: "focusSignIn" })
@@ -94,6 +100,15 @@ export const onFinalClose = (s: Step, code: number) => {
     state.signIn = undefined
     state.authDetail = undefined
     state.notice = REMOVED_NOTICE
+  } else if (state.signIn !== undefined) {
+    // Another final close while a token was tried (1008: its name is another user's): the form says why, instead
+    // of "Checking the token…" for good.
+    showForm(
+      s,
+      state.signIn.reason,
+      state.authDetail ?? FINAL_CLOSES[code] ?? `The server closed the connection (${code}).`
+    )
+    state.authDetail = undefined
   }
 }
 

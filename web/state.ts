@@ -85,6 +85,8 @@ export class ChatState {
   authToken: string | undefined
   /** Who the server took us for at the last `welcome`; undefined before one and after a 4001 or 4003 close. */
   identity: "guest" | "signed-in" | undefined = undefined
+  /** The token the last `hello` carried: a refusal forgets that one, not one pasted since. */
+  helloToken: string | undefined = undefined
   signIn: SignInForm | undefined = undefined
   /** A `hello` without a token was refused: the server requires sign-in, so continuing as a guest is no way out. */
   guestsRefused = false
@@ -124,6 +126,7 @@ export class ChatState {
 
   /** The `hello` for a new socket: the latest name, rooms and resume token, and per room the last id seen. */
   hello(preferredName: string | undefined): Hello {
+    this.helloToken = this.authToken
     const name = isValidName(this.me) ? this.me : preferredName
     const rooms = this.welcomes > 0 ? this.joinedRooms().map((room) => room.title) : this.storedRooms
     const since: Record<string, number> = {}
