@@ -8,6 +8,10 @@ export class ChatError extends Schema.TaggedError<ChatError>()("ChatError", {
   message: Schema.String
 }) {}
 
+/** A hook's refusal (`HookRefusal`) as the error the client sees. */
+export const fromRefusal = (refusal: { readonly code: ErrorCode; readonly message: string }) =>
+  new ChatError({ code: refusal.code, message: refusal.message })
+
 export const fail = (code: ErrorCode, message: string) => Effect.fail(new ChatError({ code, message }))
 
 /** A backend failure becomes a refusal the user sees, never a silent loss. */

@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import type { Action, ChatHooksService } from "./ChatHooks.js"
-import { ChatError, fail, truncate } from "./ChatError.js"
+import { type ChatError, fail, fromRefusal, truncate } from "./ChatError.js"
 import type { Connection } from "./Connection.js"
 import { roomAllowed } from "./Identity.js"
 
@@ -23,8 +23,5 @@ export const permit = (
     return fail("forbidden", `you may not ${verbs[action]} ${truncate(target)}`)
   }
   if (hooks.authorize === undefined) return undefined
-  return Effect.mapError(
-    hooks.authorize(identity, action, target),
-    (refusal) => new ChatError({ code: refusal.code, message: refusal.message })
-  )
+  return Effect.mapError(hooks.authorize(identity, action, target), fromRefusal)
 }

@@ -4,7 +4,6 @@
  * Requests made in between are `SessionRequests`.
  */
 import { Duration, Effect, Option, Schedule } from "effect"
-import * as Crypto from "node:crypto"
 import { Hub } from "../backend/Hub.js"
 import { type NameOwner, Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
@@ -14,11 +13,12 @@ import { isUserKey, userKey } from "../backend/UserKey.js"
 import { CloseCode, isValidName, isValidRoom } from "../protocol/Protocol.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import * as ChatHooks from "./ChatHooks.js"
-import { ChatError, fail, invalidNameMessage, truncate, unavailable } from "./ChatError.js"
+import { ChatError, fail, fromRefusal, invalidNameMessage, truncate, unavailable } from "./ChatError.js"
 import type { Connection } from "./Connection.js"
 import { ConnectionRegistry } from "./ConnectionRegistry.js"
 import { HookObserver } from "./HookObserver.js"
 import * as Permissions from "./Permissions.js"
+import * as Renamed from "./Renamed.js"
 import { Rooms } from "./Rooms.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { ownerOf, Session, sessionIdFor } from "./Session.js"
@@ -104,8 +104,6 @@ export const make = Effect.gen(function* () {
     )
   )
 
-  const refused = (refusal: ChatHooks.HookRefusal) => new ChatError({ code: refusal.code, message: refusal.message })
-
   /** Who the connection is, by the connect hooks; a guest, or refused, by the auth mode. */
   const identify = (connection: Connection, request: OpenRequest) =>
     Effect.gen(function* () {
@@ -113,7 +111,7 @@ export const make = Effect.gen(function* () {
       const found =
         hooks.connect === undefined || request.connect === undefined
           ? Option.none()
-          : yield* hooks.connect(request.connect).pipe(Effect.mapError(refused))
+          : yield* hooks.connect(request.connect).pipe(Effect.mapError(fromRefusal))
       if (Option.isNone(found) && config.auth.mode === "required") {
         return yield* fail("unauthorized", "this server needs a token (hello.token, ?token= or Authorization: Bearer)")
       }
@@ -216,14 +214,14 @@ export const make = Effect.gen(function* () {
       session.name = yield* assignGuest(session.id)
       yield* presence.rename(connection.key, session.rooms, session.name)
       yield* sessions.update(session.record(node))
-      const eventId = Crypto.randomUUID()
-      const frame = { type: "renamed" as const, from: previous, to: session.name, at: Date.now() }
-      connection.firstSightOfRename(eventId)
-      connection.send(frame)
-      for (const room of session.rooms) {
-        yield* hub.announce(room, { _tag: "Renamed", session: session.id, eventId, frame })
-      }
+      yield* Renamed.announce(hub, connection, previous)
     }).pipe(Effect.ignoreLogged)
+
+  /** Why the user may not join `room`, if they may not. */
+  const joinDenied = (connection: Connection, room: string) => {
+    const check = Permissions.permit(hooks, connection, "join", room)
+    return check === undefined ? Effect.succeedNone : Effect.option(Effect.flip(check))
+  }
 
   /** `hello.rooms` the user may not join are refused after the welcome, like invalid ones. */
   const admitRooms = (connection: Connection, wanted: ReadonlyArray<string>, problems: Array<ChatError>) =>
@@ -234,9 +232,8 @@ export const make = Effect.gen(function* () {
           problems.push(new ChatError({ code: "invalid_room", message: `invalid room name: ${truncate(room)}` }))
           continue
         }
-        const check = Permissions.permit(hooks, connection, "join", room)
-        const denied = check === undefined ? undefined : yield* Effect.flip(check).pipe(Effect.option)
-        if (denied !== undefined && Option.isSome(denied)) {
+        const denied = yield* joinDenied(connection, room)
+        if (Option.isSome(denied)) {
           problems.push(denied.value)
         } else if (session.rooms.size >= config.maxRoomsPerConnection) {
           problems.push(
@@ -268,9 +265,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const refusals: Array<{ readonly room: string; readonly error: ChatError }> = []
       for (const room of Array.from(connection.rooms)) {
-        const check = Permissions.permit(hooks, connection, "join", room)
-        if (check === undefined) continue
-        const denied = yield* Effect.flip(check).pipe(Effect.option)
+        const denied = yield* joinDenied(connection, room)
         if (Option.isSome(denied)) refusals.push({ room, error: denied.value })
       }
       return refusals
@@ -416,7 +411,7 @@ export const make = Effect.gen(function* () {
         const current = connection.identity
         if (current === undefined) return yield* fail("invalid_frame", "refresh: this connection has no token")
         const found =
-          hooks.connect === undefined ? Option.none() : yield* hooks.connect(request).pipe(Effect.mapError(refused))
+          hooks.connect === undefined ? Option.none() : yield* hooks.connect(request).pipe(Effect.mapError(fromRefusal))
         if (Option.isNone(found)) return yield* fail("unauthorized", "refresh: no valid token")
         if (found.value.user !== current.user) return "other_user" as const
         // The name stays what it is for the life of the connection; the rooms and expiry are the new token's.

@@ -4,7 +4,6 @@
  * results. The backends are services, so this is the same on one node and on a Redis cluster.
  */
 import { Effect, Option } from "effect"
-import * as Crypto from "node:crypto"
 import { Hub, type HistoryPage } from "../backend/Hub.js"
 import { Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
@@ -12,11 +11,20 @@ import { Presence } from "../backend/Presence.js"
 import { Sessions } from "../backend/Sessions.js"
 import { checkText, isValidName, isValidRoom, nameKey } from "../protocol/Protocol.js"
 import * as ChatHooks from "./ChatHooks.js"
-import { ChatError, fail, invalidNameMessage, invalidRoom, truncate, unavailable } from "./ChatError.js"
+import {
+  type ChatError,
+  fail,
+  fromRefusal,
+  invalidNameMessage,
+  invalidRoom,
+  truncate,
+  unavailable
+} from "./ChatError.js"
 import type { Connection } from "./Connection.js"
 import { ConnectionRegistry } from "./ConnectionRegistry.js"
 import { HookObserver } from "./HookObserver.js"
 import { permit } from "./Permissions.js"
+import * as Renamed from "./Renamed.js"
 import { Rooms } from "./Rooms.js"
 import { ServerConfig } from "./ServerConfig.js"
 
@@ -84,8 +92,6 @@ export const make = Effect.gen(function* () {
     return membership === undefined ? check : Effect.zipRight(check, membership)
   }
 
-  const refusedBy = (refusal: ChatHooks.HookRefusal) => new ChatError({ code: refusal.code, message: refusal.message })
-
   /** The text a moderator lets through (the same, or rewritten), checked again as any text is. */
   const moderated = (
     connection: Connection,
@@ -94,7 +100,7 @@ export const make = Effect.gen(function* () {
     moderate: NonNullable<ChatHooks.ChatHooksService["beforeSend"]>
   ) =>
     Effect.flatMap(
-      Effect.mapError(moderate({ user: connection.identity, name: connection.name, room, text }), refusedBy),
+      Effect.mapError(moderate({ user: connection.identity, name: connection.name, room, text }), fromRefusal),
       (final) => checkedText(final) ?? Effect.succeed(final)
     )
 
@@ -185,13 +191,7 @@ export const make = Effect.gen(function* () {
       if (!claimed) return yield* fail("name_taken", `${name} is taken`)
       yield* presence.rename(connection.key, session.rooms, name).pipe(Effect.ignoreLogged)
       yield* saveRecord(connection)
-      const eventId = Crypto.randomUUID()
-      const frame = { type: "renamed" as const, from: previous, to: name, at: Date.now() }
-      connection.firstSightOfRename(eventId)
-      connection.send(frame)
-      for (const room of session.rooms) {
-        yield* hub.announce(room, { _tag: "Renamed", session: session.id, eventId, frame }).pipe(Effect.ignoreLogged)
-      }
+      yield* Renamed.announce(hub, connection, previous)
     })
 
   const direct: SessionRequests["direct"] = (connection, to, text) =>
