@@ -5,11 +5,11 @@
  * rely on are repeated here.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { appendFileSync } from "node:fs"
-import { readdirSync, readFileSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
-import { dirname, resolve } from "node:path"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const SUBPROTOCOL = "effect-chat.v1"
@@ -52,10 +52,35 @@ const killAll = (signal: NodeJS.Signals): void => {
  * Kills every child this process started when it leaves, however it leaves: normal exit, an uncaught error, or
  * SIGINT/SIGTERM from the terminal. Without it an interrupted benchmark leaves servers holding ports and CPU.
  */
+/** Data directories of embedded stores started by this run, removed when it exits. */
+const dataDirs = new Set<string>()
+
+export type Store = "memory" | "sqlite"
+
+export const parseStore = (value: string | undefined): Store => {
+  if (value === undefined || value === "memory" || value === "sqlite") return value ?? "memory"
+  throw new ScriptError(`--store must be memory or sqlite, got ${JSON.stringify(value)}`)
+}
+
+/**
+ * The Effect server's flags for `store`: the embedded store gets a fresh data directory (one per call: a restart
+ * that must find its data reuses the flags), removed when the run ends.
+ */
+export const storeArgs = (store: Store): Array<string> => {
+  if (store === "memory") return ["--store", "memory"]
+  const dir = mkdtempSync(join(tmpdir(), "bench-store-"))
+  dataDirs.add(dir)
+  installCleanup()
+  return ["--store", "sqlite", "--data-dir", dir]
+}
+
 export const installCleanup = (): void => {
   if (cleanupInstalled) return
   cleanupInstalled = true
-  process.on("exit", () => killAll("SIGKILL"))
+  process.on("exit", () => {
+    killAll("SIGKILL")
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
+  })
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
       // Servers under test hold no state worth a graceful stop; leaving at once beats a busy event loop.

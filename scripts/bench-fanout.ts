@@ -25,6 +25,7 @@ import {
   machineBusyMs,
   nowMs,
   numberFlag,
+  parseStore,
   pinning,
   rawServerEntry,
   redisPid,
@@ -35,6 +36,8 @@ import {
   sleep,
   startNodeServer,
   startRedis,
+  type Store,
+  storeArgs,
   SUBPROTOCOL,
   table,
   topOtherProcesses
@@ -66,6 +69,7 @@ interface Config {
   readonly stepFactor: number
   readonly maxRate: number
   readonly serverArgs: ReadonlyArray<string>
+  readonly store: Store
   readonly warmup: number
   readonly maxRetries: number
   readonly defaultServerArgs: boolean
@@ -95,6 +99,8 @@ const HELP = `bench-fanout: fan-out throughput, latency and CPU of effect-chat a
   --step-factor F      rate multiplier per --max step (default 1.5)
   --max-rate R         stop --max at this rate (default 20000)
   --no-max-retry       end --max at the first failing step (default: a failing rate is tried once more)
+  --store S            the Effect server's store: memory or sqlite (the embedded store, a fresh data directory
+                       per run; default memory). Ignored with --nodes > 1 (Redis)
   --server-arg ARG     extra argument for the Effect server (repeatable), e.g. --server-arg=--join-history=0
   --no-default-server-args
                        do not lift the Effect server's rate and per-address connection limits
@@ -126,6 +132,7 @@ const parseConfig = (): Config | undefined => {
       "step-factor": { type: "string" },
       "max-rate": { type: "string" },
       "server-arg": { type: "string", multiple: true },
+      store: { type: "string" },
       warmup: { type: "string" },
       "no-max-retry": { type: "boolean", default: false },
       "no-default-server-args": { type: "boolean", default: false },
@@ -181,6 +188,7 @@ const parseConfig = (): Config | undefined => {
     stepFactor: num("step-factor", 1.5, { min: 1.01 }),
     maxRate: num("max-rate", 20000, { min: 1 }),
     serverArgs: values["server-arg"] ?? [],
+    store: parseStore(values.store),
     warmup: num("warmup", 1, { min: 0 }),
     maxRetries: values["no-max-retry"] ? 0 : 1,
     defaultServerArgs: !values["no-default-server-args"],
@@ -434,6 +442,7 @@ const effectServerArgs = (config: Config): Array<string> => [
         String(Math.max(1000, config.clients + 100))
       ]
     : []),
+  ...(config.nodes > 1 ? [] : storeArgs(config.store)),
   ...config.serverArgs
 ]
 

@@ -25,7 +25,10 @@ import {
   sleep,
   startNodeServer,
   SUBPROTOCOL,
-  table
+  table,
+  parseStore,
+  type Store,
+  storeArgs
 } from "./BenchSupport.js"
 
 type Target = "effect" | "raw"
@@ -36,6 +39,7 @@ const HELP = `bench-idle: idle memory per connection of effect-chat against a ra
   --room-size N        members per room (default 100)
   --target T           effect | raw | both (default both)
   --settle S           seconds idle before each measurement (default 3)
+  --store S            the Effect server's store: memory or sqlite (a fresh data directory; default memory)
   --server-arg ARG     extra argument for the Effect server (repeatable)
   --no-pin             do not pin the server and the load generator to separate cores
   --json               print one JSON object instead of tables
@@ -47,6 +51,7 @@ interface Config {
   readonly targets: ReadonlyArray<Target>
   readonly settleMs: number
   readonly serverArgs: ReadonlyArray<string>
+  readonly store: Store
   readonly pin: boolean
   readonly json: boolean
 }
@@ -59,6 +64,7 @@ const parseConfig = (): Config | undefined => {
       target: { type: "string" },
       settle: { type: "string" },
       "server-arg": { type: "string", multiple: true },
+      store: { type: "string" },
       "no-pin": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false }
@@ -81,6 +87,7 @@ const parseConfig = (): Config | undefined => {
     targets: target === "both" ? ["effect", "raw"] : [target],
     settleMs: numberFlag("settle", values.settle, 3, { min: 0 }) * 1000,
     serverArgs: values["server-arg"] ?? [],
+    store: parseStore(values.store),
     pin: !values["no-pin"],
     json: values.json
   }
@@ -170,6 +177,7 @@ const runTarget = async (target: Target, config: Config, cpu: number | undefined
           String(max + 100),
           "--max-connections-per-ip",
           String(max + 100),
+          ...storeArgs(config.store),
           ...config.serverArgs
         ]
       : ["--port", "0", "--host", "127.0.0.1"]

@@ -27,7 +27,10 @@ import {
   sleep,
   startNodeServer,
   SUBPROTOCOL,
-  table
+  table,
+  parseStore,
+  type Store,
+  storeArgs
 } from "./BenchSupport.js"
 
 type Target = "effect" | "raw"
@@ -38,6 +41,7 @@ const HELP = `bench-storm: every client reconnecting at once after a server rest
   --room-size N        members per room (default 100)
   --target T           effect | raw | both (default both)
   --deadline S         give up waiting after S seconds (default 60)
+  --store S            the Effect server's store: memory or sqlite (a fresh data directory, kept across the restart; default memory)
   --server-arg ARG     extra argument for the Effect server (repeatable)
   --no-pin             do not pin the server and the load generator to separate cores
   --json               print one JSON object instead of tables
@@ -49,6 +53,7 @@ interface Config {
   readonly targets: ReadonlyArray<Target>
   readonly deadlineMs: number
   readonly serverArgs: ReadonlyArray<string>
+  readonly store: Store
   readonly pin: boolean
   readonly json: boolean
 }
@@ -61,6 +66,7 @@ const parseConfig = (): Config | undefined => {
       target: { type: "string" },
       deadline: { type: "string" },
       "server-arg": { type: "string", multiple: true },
+      store: { type: "string" },
       "no-pin": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false }
@@ -79,6 +85,7 @@ const parseConfig = (): Config | undefined => {
     targets: target === "both" ? ["effect", "raw"] : [target],
     deadlineMs: numberFlag("deadline", values.deadline, 60, { min: 1 }) * 1000,
     serverArgs: values["server-arg"] ?? [],
+    store: parseStore(values.store),
     pin: !values["no-pin"],
     json: values.json
   }
@@ -213,6 +220,9 @@ const startChatClients = (urls: ReadonlyArray<{ url: string; room: string }>, sc
 // One target
 // ---------------------------------------------------------------------------------------------------------------------
 
+/** The Effect server's store flags, the same for its restart: the embedded store comes back with its data. */
+let effectStore: Array<string> | undefined
+
 const startServer = (target: Target, port: number, config: Config, cpu: number | undefined) =>
   startNodeServer(
     target,
@@ -227,6 +237,7 @@ const startServer = (target: Target, port: number, config: Config, cpu: number |
           String(config.clients + 100),
           "--max-connections-per-ip",
           String(config.clients + 100),
+          ...(effectStore ??= storeArgs(config.store)),
           ...config.serverArgs
         ]
       : ["--port", String(port), "--host", "127.0.0.1"],

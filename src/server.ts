@@ -15,6 +15,7 @@ import * as JwtVerifier from "./auth/JwtVerifier.js"
 import * as ChatHttpServer from "./http/ChatHttpServer.js"
 import { ChatServer } from "./http/ChatServer.js"
 import { ChatHooks } from "./server/ChatHooks.js"
+import * as SqliteBackend from "./sqlite/SqliteBackend.js"
 import { defaults, ServerConfig, type ServerSettings } from "./server/ServerConfig.js"
 
 /** The command line asks for something the server cannot be: exit 2 with one line. */
@@ -51,7 +52,36 @@ const options = {
     defaults.maxFrameBytes,
     "largest accepted message in bytes; larger closes with 1009"
   ),
-  historyRetain: int("history-size", defaults.historyRetain, "messages each room keeps for history and resume"),
+  store: Options.choice("store", ["sqlite", "memory"]).pipe(
+    Options.withDescription(
+      "sqlite: history and sessions in a file under --data-dir, kept across restarts; memory: lost on restart " +
+        "(env CHAT_STORE, default sqlite; with --redis, Redis keeps everything)"
+    ),
+    Options.withFallbackConfig(Config.option(Config.literal("sqlite", "memory")("CHAT_STORE"))),
+    Options.map((store) => (typeof store === "string" ? Option.some(store) : store))
+  ),
+  dataDir: Options.text("data-dir").pipe(
+    Options.withDescription("directory of the embedded store, created if missing (env DATA_DIR, default ./data)"),
+    Options.withFallbackConfig(Config.string("DATA_DIR").pipe(Config.withDefault("./data")))
+  ),
+  storeSync: Options.choice("store-sync", ["full", "normal"]).pipe(
+    Options.withDescription(
+      "full: an acked message survives a power loss; normal: it survives the server being killed (default full)"
+    ),
+    Options.withDefault("full" as const)
+  ),
+  historyRetain: Options.integer("history-retain").pipe(
+    Options.withAlias("history-size"),
+    Options.withDescription(
+      `messages each room keeps for history and resume (default ${SqliteBackend.defaults.historyRetain} with ` +
+        `the embedded store, ${defaults.historyRetain} in memory and Redis)`
+    ),
+    Options.optional
+  ),
+  historyMaxAge: Options.text("history-max-age").pipe(
+    Options.withDescription("embedded store: messages older than this go, e.g. 30d, 12h, 90m, 45s (default 30d)"),
+    Options.withDefault("30d")
+  ),
   joinHistory: int("join-history", defaults.joinHistory, "messages sent after a join"),
   presenceLimit: int(
     "presence-limit",
@@ -124,6 +154,20 @@ const settingsOf = (o: Parsed) =>
         message: `--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(o.redis.value)}`
       })
     }
+    if (Option.isSome(o.redis) && Option.isSome(o.store)) {
+      return yield* new UsageError({ message: "--store and --redis: with Redis, Redis keeps everything; give one" })
+    }
+    const store = Option.isSome(o.redis) ? ("redis" as const) : Option.getOrElse(o.store, () => "sqlite" as const)
+    const maxAge = parseAge(o.historyMaxAge)
+    if (maxAge === undefined) {
+      return yield* new UsageError({
+        message: `--history-max-age must be a number with a unit (ms, s, m, h, d), got ${JSON.stringify(o.historyMaxAge)}`
+      })
+    }
+    const historyRetain = Option.getOrElse(o.historyRetain, () =>
+      store === "sqlite" ? SqliteBackend.defaults.historyRetain : defaults.historyRetain
+    )
+    if (historyRetain < 1) return yield* new UsageError({ message: "--history-retain must be at least 1" })
     const envOrigins = yield* Config.array(Config.string(), "CHAT_ALLOWED_ORIGINS").pipe(
       Config.withDefault([]),
       Effect.orElseSucceed(() => [])
@@ -132,7 +176,7 @@ const settingsOf = (o: Parsed) =>
       port: o.port,
       host: o.host,
       maxFrameBytes: o.maxFrameBytes,
-      historyRetain: o.historyRetain,
+      historyRetain,
       joinHistory: o.joinHistory,
       presenceLimit: o.presenceLimit,
       maxRoomsPerConnection: o.maxRoomsPerConnection,
@@ -147,7 +191,13 @@ const settingsOf = (o: Parsed) =>
       allowedOrigins: o.allowedOrigins.length > 0 ? o.allowedOrigins : envOrigins.filter((origin) => origin !== ""),
       auth: { mode: o.auth, grace: o.authGrace }
     })
-    return { settings, redis: o.redis, hooks: yield* hooksOf(o) }
+    const backend: Backend =
+      store === "redis"
+        ? { _tag: "redis", url: Option.getOrThrow(o.redis) }
+        : store === "memory"
+          ? { _tag: "memory" }
+          : { _tag: "sqlite", dataDir: o.dataDir, maxAge, synchronous: o.storeSync }
+    return { settings, backend, hooks: yield* hooksOf(o) }
   })
 
 /** The built-in JWT check, when authentication is on; a key that cannot be used is a usage error. */
@@ -183,18 +233,52 @@ const hooksOf = (o: Parsed) =>
     return ChatHooks.layer(JwtHooks.hooks(verify))
   })
 
-/** The backends: Redis when a URL is given (loaded only then, so the default never touches the Redis client). */
-const chatLayer = (settings: ServerSettings, redis: Option.Option<string>) =>
-  Option.match(redis, {
-    onNone: () => ChatServer.layerMemory,
-    onSome: (url) =>
-      Layer.unwrapEffect(
+/** Where history and sessions live. */
+type Backend =
+  | { readonly _tag: "memory" }
+  | {
+      readonly _tag: "sqlite"
+      readonly dataDir: string
+      readonly maxAge: Duration.Duration
+      readonly synchronous: "full" | "normal"
+    }
+  | { readonly _tag: "redis"; readonly url: string }
+
+/** `30d`, `12h`, `90m`, `45s`, `500ms`; a bare number is seconds. */
+const parseAge = (text: string): Duration.Duration | undefined => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
+  if (match === null) return undefined
+  const value = Number(match[1])
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? "s"] ?? 1000
+  return value > 0 ? Duration.millis(value * unit) : undefined
+}
+
+/** The backends: the embedded store by default; Redis loaded only when a URL is given. */
+const chatLayer = (settings: ServerSettings, backend: Backend) => {
+  switch (backend._tag) {
+    case "memory":
+      return ChatServer.layerMemory
+    case "sqlite":
+      return ChatServer.layer.pipe(
+        Layer.provide(
+          SqliteBackend.layer({
+            dataDir: backend.dataDir,
+            historyRetain: settings.historyRetain,
+            historyMaxAge: backend.maxAge,
+            roomTtl: settings.roomTtl,
+            resumeWindow: settings.resumeWindow,
+            synchronous: backend.synchronous
+          })
+        )
+      )
+    case "redis":
+      return Layer.unwrapEffect(
         Effect.promise(() => import("./redis/RedisBackend.js")).pipe(
           Effect.map((Redis) =>
             ChatServer.layer.pipe(
               Layer.provide(
                 Redis.layer({
-                  url,
+                  url: backend.url,
                   historyRetain: settings.historyRetain,
                   roomTtl: settings.roomTtl,
                   resumeWindow: settings.resumeWindow
@@ -204,7 +288,8 @@ const chatLayer = (settings: ServerSettings, redis: Option.Option<string>) =>
           )
         )
       )
-  })
+  }
+}
 
 const announce = Layer.effectDiscard(
   Effect.flatMap(Effect.all([ServerConfig, ChatHttpServer.ServerAddress]), ([settings, address]) =>
@@ -214,10 +299,10 @@ const announce = Layer.effectDiscard(
 
 /** The whole server, composed once: config → chat core over its backends → HTTP listener → the address line. */
 const serve = (parsed: Parsed) =>
-  Effect.flatMap(settingsOf(parsed), ({ hooks, redis, settings }) =>
+  Effect.flatMap(settingsOf(parsed), ({ backend, hooks, settings }) =>
     announce.pipe(
       Layer.provideMerge(ChatHttpServer.layer),
-      Layer.provide(chatLayer(settings, redis)),
+      Layer.provide(chatLayer(settings, backend)),
       Layer.provide(hooks),
       Layer.provide(ServerConfig.layer(settings)),
       Layer.launch
@@ -243,7 +328,8 @@ const exitWith = (code: number, line?: string) =>
 cli(process.argv).pipe(
   Effect.catchTags({
     UsageError: (error) => exitWith(2, error.message),
-    ListenError: (error) => exitWith(1, error.message)
+    ListenError: (error) => exitWith(1, error.message),
+    StoreError: (error) => exitWith(1, error.message)
   }),
   // @effect/cli has printed the problem and the usage
   Effect.catchIf(ValidationError.isValidationError, () => exitWith(2)),

@@ -1,7 +1,6 @@
 /**
  * One contract for every backend: what the chat core relies on from `Hub`, `Sessions`, `Names` and `Presence`,
- * written once and run against each implementation (memory, Redis; the embedded store is one more `contract(...)`
- * line). Each backend is built once per suite and shared by its tests, so every test works in rooms, names and
+ * written once and run against each implementation (memory, the embedded store, Redis). Each backend is built once per suite and shared by its tests, so every test works in rooms, names and
  * sessions of its own and measures shared counters (`users`, `roomCount`) as differences.
  *
  * Where the implementations legitimately differ, only the shared part is pinned, and a comment says what differs.
@@ -20,6 +19,8 @@ import { Presence } from "../src/backend/Presence.js"
 import { newSessionId, type SessionRecord, Sessions } from "../src/backend/Sessions.js"
 import { userKey } from "../src/backend/UserKey.js"
 import * as RedisBackend from "../src/redis/RedisBackend.js"
+import * as SqliteBackend from "../src/sqlite/SqliteBackend.js"
+import * as TempDir from "./support/TempDir.js"
 import * as RedisServer from "./support/RedisServer.js"
 
 type Backend = Hub | Sessions | Names | Presence | NodeId
@@ -596,6 +597,14 @@ contract(
     Names.layerMemory,
     Presence.layerMemory,
     NodeId.layer
+  )
+)
+
+/** The embedded store in a data directory of its own, removed after the suite. */
+contract(
+  "embedded store (SQLite)",
+  Layer.unwrapScoped(
+    Effect.map(TempDir.scoped("contract-"), (dataDir) => SqliteBackend.layer({ dataDir, historyRetain: RETAIN }))
   )
 )
 

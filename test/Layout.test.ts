@@ -61,6 +61,7 @@ describe("source layout", () => {
     protocol: [],
     backend: ["protocol"],
     redis: ["protocol", "backend"],
+    sqlite: ["protocol", "backend"],
     server: ["protocol", "backend"],
     dialect: ["protocol", "backend", "server"],
     transport: ["protocol", "backend", "server", "dialect"],

@@ -79,6 +79,15 @@ export class Hub extends Context.Tag("effect-chat/Hub")<Hub, HubService>() {
   static layerMemory = (options: MemoryHubOptions) => Layer.scoped(Hub, makeMemory(options))
 }
 
+/** Direct messages within one process: every envelope goes to this process's own subscriber. */
+export const localDirects = Effect.map(
+  PubSub.unbounded<DirectEnvelope>(),
+  (directs): Pick<HubService, "direct" | "subscribeDirect"> => ({
+    direct: (_node, envelope) => PubSub.publish(directs, envelope).pipe(Effect.asVoid),
+    subscribeDirect: () => PubSub.subscribe(directs)
+  })
+)
+
 interface MemoryRoom {
   seq: number
   /** The newest `historyRetain` messages, oldest first. */
@@ -99,7 +108,7 @@ export interface MemoryHubOptions {
 export const makeMemory = (options: MemoryHubOptions) =>
   Effect.gen(function* () {
     const rooms = new Map<string, MemoryRoom>()
-    const directs = yield* PubSub.unbounded<DirectEnvelope>()
+    const directs = yield* localDirects
     const ttl = Duration.toMillis(options.roomTtl)
 
     const room = (name: string): MemoryRoom => {
@@ -196,8 +205,7 @@ export const makeMemory = (options: MemoryHubOptions) =>
       subscribe,
       history,
       bounds,
-      direct: (_node, envelope) => PubSub.publish(directs, envelope).pipe(Effect.asVoid),
-      subscribeDirect: () => PubSub.subscribe(directs),
+      ...directs,
       roomCount: Effect.sync(() => rooms.size)
     })
   })

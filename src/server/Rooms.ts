@@ -12,7 +12,7 @@
  */
 import { Context, Duration, Effect, Exit, type Fiber, FiberSet, Layer, Scope } from "effect"
 import type { BackendError } from "../backend/BackendError.js"
-import { Hub, type RoomEvent } from "../backend/Hub.js"
+import { Hub, type HistoryPage, type RoomEvent } from "../backend/Hub.js"
 import { Presence } from "../backend/Presence.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import type { Connection } from "./Connection.js"
@@ -93,6 +93,9 @@ class RoomActor {
 
 /** Presence writes to a room's members at most this often while arrivals keep coming (a join storm). */
 const PRESENCE_WINDOW_MS = 250
+
+/** Messages in one resume catch-up `history` frame: the largest page a client may ask for. */
+const HISTORY_PAGE = 100
 
 /** The longest an `ack` waits for its message to go out (a Redis subscription that is down, then caught up). */
 const DELIVERY_WAIT = Duration.seconds(2)
@@ -236,6 +239,25 @@ const make = Effect.gen(function* () {
       })
     )
 
+  /**
+   * What a resuming member missed, `since < id < before`, oldest first, in pages of at most `HISTORY_PAGE`: a
+   * durable store may retain thousands, and no frame should carry them all.
+   */
+  const catchUp = (room: string, since: number, before: number) =>
+    Effect.gen(function* () {
+      const pages: Array<HistoryPage> = []
+      let after = since
+      while (after < before - 1) {
+        const page = yield* hub.history(room, { after, before, limit: HISTORY_PAGE, oldestFirst: true })
+        if (pages.length === 0 || page.messages.length > 0) pages.push(page)
+        const last = page.messages[page.messages.length - 1]
+        if (last === undefined || page.messages.length < HISTORY_PAGE) break
+        after = last.id
+      }
+      if (pages.length === 0) pages.push({ messages: [], more: false })
+      return pages
+    })
+
   /** Above the limit a room is too big for individual presence: `members` and `who` stay exact. */
   const announces = (actor: RoomActor) => actor.knownSize <= config.presenceLimit
 
@@ -252,12 +274,12 @@ const make = Effect.gen(function* () {
         const names = yield* presence.members(room)
         actor.knownSize = names.length
         const before = actor.last! + 1
-        const page =
+        const pages =
           options.since === undefined
-            ? yield* hub.history(room, { before, limit: config.joinHistory })
-            : yield* hub.history(room, { after: options.since, before, limit: config.historyRetain, oldestFirst: true })
+            ? [yield* hub.history(room, { before, limit: config.joinHistory })]
+            : yield* catchUp(room, options.since, before)
         connection.send({ type: "members", room, names })
-        connection.send({ type: "history", room, messages: page.messages, more: page.more })
+        for (const page of pages) connection.send({ type: "history", room, messages: page.messages, more: page.more })
       } else {
         actor.knownSize = Math.max(actor.knownSize + 1, actor.members.size)
       }

@@ -69,8 +69,4 @@ export class Session {
 export const sessionIdFor = (identity: Identity | undefined): string =>
   identity === undefined ? newSessionId() : `${newSessionId()}.${Buffer.from(identity.user).toString("base64url")}`
 
-/** The user (`sub`) whose session `session` is, or undefined for a guest's. */
-export const ownerOf = (session: string): string | undefined => {
-  const dot = session.indexOf(".")
-  return dot < 0 ? undefined : Buffer.from(session.slice(dot + 1), "base64url").toString()
-}
+export { ownerOf } from "../backend/UserKey.js"

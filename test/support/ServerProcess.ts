@@ -6,6 +6,7 @@ import { Data, Effect, Schedule, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as TempDir from "./TempDir.js"
 
 const ROOT = Path.resolve(import.meta.dirname, "..", "..")
 const SERVER = Path.join(ROOT, "dist", "server.js")
@@ -47,7 +48,20 @@ export class ServerStartError extends Data.TaggedError("ServerStartError")<{
  */
 export const start = (options: StartOptions = {}): Effect.Effect<ServerProcess, ServerStartError, Scope.Scope> => {
   const port = options.port ?? 0
-  const args = options.args ?? []
+  const given = options.args ?? []
+  // The embedded store is the default: a server that is not told where to keep it gets a directory of its own,
+  // never the project's ./data.
+  const ownStore = !given.some((arg) => arg === "--store" || arg === "--redis" || arg === "--data-dir")
+  return Effect.acquireRelease(
+    Effect.sync(() => (ownStore ? TempDir.make("server-") : undefined)),
+    (dir) => Effect.sync(() => dir !== undefined && TempDir.remove(dir))
+  ).pipe(Effect.flatMap((dir) => startWith(port, dir === undefined ? given : [...given, "--data-dir", dir])))
+}
+
+const startWith = (
+  port: number,
+  args: ReadonlyArray<string>
+): Effect.Effect<ServerProcess, ServerStartError, Scope.Scope> => {
   return Effect.acquireRelease(
     spawnListening(port, args).pipe(
       Effect.retry({

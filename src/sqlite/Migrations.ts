@@ -1,0 +1,54 @@
+/**
+ * The embedded store's schema, one migration per change, applied in order by `@effect/sql`'s migrator (its table
+ * `effect_sql_migrations` records which have run). A data directory written by an older version opens in a newer
+ * one: a new version adds migrations here and never edits one that has shipped.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Effect } from "effect"
+
+/** `PRAGMA application_id` of our database files ("ECHT"): a file with another id is not ours to touch. */
+export const APPLICATION_ID = 0x45434854
+
+const messages = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`PRAGMA application_id = ${APPLICATION_ID}`)
+  // A room's last id, kept when retention has removed every message, so ids never start again.
+  yield* sql`CREATE TABLE rooms (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID`
+  // Clustered by (room, id): history pages and resume catch-ups are range reads of one room.
+  yield* sql`CREATE TABLE messages (
+    room TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (room, id)
+  ) WITHOUT ROWID`
+  // Retention by age.
+  yield* sql`CREATE INDEX messages_at ON messages (at)`
+  // Small facts about the store itself (the writer's health probe writes here).
+  yield* sql`CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID`
+})
+
+const sessions = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Tokens are kept as their SHA-256 only: a copy of the file does not let anyone resume a session.
+  yield* sql`CREATE TABLE sessions (
+    session TEXT PRIMARY KEY,
+    token_hash BLOB UNIQUE,
+    name TEXT NOT NULL,
+    rooms TEXT NOT NULL,
+    node TEXT NOT NULL,
+    held_until INTEGER
+  ) WITHOUT ROWID`
+  yield* sql`CREATE INDEX sessions_held ON sessions (held_until) WHERE held_until IS NOT NULL`
+})
+
+/** Every migration, by `<id>_<name>`: the loader's input. */
+export const all: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "0001_messages": messages,
+  "0002_sessions": sessions
+}
+
+/** The migrations up to and including `id`: what an older version of the server had (for upgrade tests). */
+export const upTo = (id: number): Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> =>
+  Object.fromEntries(Object.entries(all).filter(([key]) => Number(key.slice(0, 4)) <= id))

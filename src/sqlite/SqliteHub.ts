@@ -1,0 +1,201 @@
+/**
+ * The hub over the embedded store, for one process. A message is numbered, written in the writer's next group
+ * commit, and only once that commit is done fanned out to the room's subscribers and acked: nobody ever sees a
+ * message a crash could take back, and ids go on from the store after a restart without a gap.
+ *
+ * Numbering keeps two counters per room: `committed` (what subscribers and `bounds` see) and `next` (what the
+ * group being written has handed out). A failed group rolls `next` back to `committed`, so a refused message leaves
+ * no hole. Fan-out is synchronous in the writer's `committed` callbacks, which run in submission order, so every
+ * subscriber gets a room's messages in id order. Presence events and direct messages stay in memory, as they do in
+ * the memory hub: one process has nobody else to tell.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { BackendError } from "../backend/BackendError.js"
+import { Hub, type HubService, localDirects, type RoomEvent, type RoomSink } from "../backend/Hub.js"
+import type * as Protocol from "../protocol/Protocol.js"
+import * as Retention from "./Retention.js"
+import { StoreWriter } from "./StoreWriter.js"
+
+export interface SqliteHubOptions {
+  /** Idle rooms leave memory after this long; their history and ids stay in the store. */
+  readonly roomTtl: Duration.Duration
+  readonly retention: Retention.RetentionOptions
+}
+
+interface RoomState {
+  /** Id of the last committed message; undefined until read from the store. */
+  committed: number | undefined
+  /** Id of the last message handed out to the group being written. */
+  next: number
+  readonly sinks: Set<RoomSink>
+  lastActivity: number
+}
+
+interface Row {
+  readonly id: number
+  readonly sender: string
+  readonly text: string
+  readonly at: number
+}
+
+export const layer = (options: SqliteHubOptions) => Layer.scoped(Hub, make(options))
+
+const make = (options: SqliteHubOptions) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const writer = yield* StoreWriter
+    const rooms = new Map<string, RoomState>()
+    const directs = yield* localDirects
+    const ttl = Duration.toMillis(options.roomTtl)
+    /** Rooms that received messages since retention last looked, with their last id. */
+    let grown = new Map<string, number>()
+
+    const stateOf = (name: string): RoomState => {
+      let state = rooms.get(name)
+      if (state === undefined) {
+        state = { committed: undefined, next: 0, sinks: new Set(), lastActivity: Date.now() }
+        rooms.set(name, state)
+      }
+      return state
+    }
+
+    const failed = (operation: string) => (cause: unknown) =>
+      new BackendError({ reason: "Unavailable", operation, cause })
+
+    /** The room's last id from the store, read once while the room is in memory. */
+    const loaded = (name: string, state: RoomState) =>
+      state.committed !== undefined
+        ? Effect.void
+        : sql<{ seq: number }>`SELECT seq FROM rooms WHERE name = ${name}`.pipe(
+            Effect.map((rows) => {
+              if (state.committed !== undefined) return
+              state.committed = state.next = rows[0]?.seq ?? 0
+            })
+          )
+
+    const publish: HubService["publish"] = (name, post) =>
+      Effect.suspend(() => {
+        const state = stateOf(name)
+        const at = Date.now()
+        return writer.write("publish", {
+          run: Effect.flatMap(loaded(name, state), () => {
+            const frame: Protocol.Message = {
+              type: "message",
+              room: name,
+              id: ++state.next,
+              from: post.from,
+              text: post.text,
+              at
+            }
+            return sql`INSERT INTO messages (room, id, sender, text, at) VALUES (${name}, ${frame.id}, ${frame.from}, ${frame.text}, ${at})`.pipe(
+              Effect.zipRight(
+                sql`INSERT INTO rooms (name, seq) VALUES (${name}, ${frame.id}) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`
+              ),
+              Effect.as(frame)
+            )
+          }),
+          committed: (frame) => {
+            state.committed = frame.id
+            state.lastActivity = frame.at
+            grown.set(name, frame.id)
+            const event: RoomEvent = { _tag: "Message", frame }
+            for (const sink of state.sinks) sink(event)
+          },
+          rolledBack: () => {
+            if (state.committed !== undefined) state.next = state.committed
+          }
+        })
+      })
+
+    const announce: HubService["announce"] = (name, event) =>
+      Effect.sync(() => {
+        const state = rooms.get(name)
+        if (state !== undefined) for (const sink of state.sinks) sink(event)
+      })
+
+    const subscribe: HubService["subscribe"] = (name, sink) =>
+      Effect.gen(function* () {
+        const state = stateOf(name)
+        yield* loaded(name, state).pipe(Effect.mapError(failed("subscribe")))
+        return yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            // A sink of its own per subscription, so the same function subscribed twice is two subscribers.
+            const own: RoomSink = (event) => sink(event)
+            state.sinks.add(own)
+            return { own, lastId: state.committed ?? 0 }
+          }),
+          ({ own }) =>
+            Effect.sync(() => {
+              state.sinks.delete(own)
+              state.lastActivity = Date.now()
+            })
+        ).pipe(Effect.map(({ lastId }) => ({ lastId })))
+      })
+
+    const oldest = (name: string) =>
+      sql<{ oldest: number | null }>`SELECT min(id) AS oldest FROM messages WHERE room = ${name}`.pipe(
+        Effect.map((rows) => rows[0]?.oldest ?? 0)
+      )
+
+    const history: HubService["history"] = (name, query) =>
+      Effect.gen(function* () {
+        const limit = Math.floor(query.limit)
+        if (!(limit > 0)) return { messages: [], more: false }
+        const after = query.after === undefined || Number.isNaN(query.after) ? 0 : query.after
+        const before = query.before === undefined || Number.isNaN(query.before) ? Number.MAX_SAFE_INTEGER : query.before
+        const rows = query.oldestFirst
+          ? yield* sql<Row>`SELECT id, sender, text, at FROM messages
+              WHERE room = ${name} AND id > ${after} AND id < ${before} ORDER BY id ASC LIMIT ${limit}`
+          : yield* sql<Row>`SELECT id, sender, text, at FROM messages
+              WHERE room = ${name} AND id > ${after} AND id < ${before} ORDER BY id DESC LIMIT ${limit}`
+        const messages = rows.map((row) => toMessage(name, row))
+        if (!query.oldestFirst) messages.reverse()
+        const first = messages[0]
+        return { messages, more: first !== undefined && (yield* oldest(name)) < first.id }
+      }).pipe(Effect.mapError(failed("history")))
+
+    const bounds: HubService["bounds"] = (name) =>
+      Effect.gen(function* () {
+        const state = stateOf(name)
+        yield* loaded(name, state)
+        return { oldest: yield* oldest(name), latest: state.committed ?? 0 }
+      }).pipe(Effect.mapError(failed("bounds")))
+
+    // Rooms nobody is in leave memory; the store keeps their history and last id.
+    const sweep = Effect.sync(() => {
+      const now = Date.now()
+      for (const [name, state] of rooms) {
+        if (state.sinks.size === 0 && state.next === state.committed && now - state.lastActivity > ttl)
+          rooms.delete(name)
+      }
+    })
+    yield* Effect.forkScoped(
+      Effect.repeat(sweep, { schedule: Schedule.spaced(Duration.min(options.roomTtl, Duration.seconds(30))) })
+    )
+
+    yield* Retention.run(options.retention, () => {
+      const taken = grown
+      grown = new Map()
+      return taken
+    })
+
+    return Hub.of({
+      publish,
+      announce,
+      subscribe,
+      history,
+      bounds,
+      ...directs,
+      roomCount: Effect.sync(() => rooms.size)
+    })
+  })
+
+const toMessage = (room: string, row: Row): Protocol.Message => ({
+  type: "message",
+  room,
+  id: row.id,
+  from: row.sender,
+  text: row.text,
+  at: row.at
+})

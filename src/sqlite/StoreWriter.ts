@@ -1,0 +1,142 @@
+/**
+ * Group commit: every write of the embedded store (messages, sessions, retention) joins the next transaction, and
+ * its caller resumes once that transaction is committed — so an ack means the message is on disk, while a burst of
+ * a thousand sends costs a handful of commits rather than a thousand fsyncs.
+ *
+ * A group is whatever arrived before the event loop came round (`setImmediate`), and one group runs at a time, so
+ * while a commit waits for the disk the next group fills. After the commit, each job's `committed` callback runs
+ * synchronously and in submission order (the hub fans messages out there, in id order) before any caller resumes.
+ * If the transaction fails (disk full, I/O error), every job of the group gets a `BackendError` — the request that
+ * needed it answers `unavailable` — its `rolledBack` callback runs, and the next group tries again: the store
+ * recovers by itself once writes work. The first failure is logged, and the first success after it.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Context, Effect, Exit, Layer, Runtime } from "effect"
+import { BackendError } from "../backend/BackendError.js"
+
+export interface WriteJob<A> {
+  /** What to write, inside the group's transaction. */
+  readonly run: Effect.Effect<A, SqlError>
+  /** Runs after the commit, before the caller resumes, in the order the jobs were submitted. */
+  readonly committed?: ((value: A) => void) | undefined
+  /** Runs when the group's transaction failed. */
+  readonly rolledBack?: (() => void) | undefined
+}
+
+export interface StoreWriterService {
+  /** Runs `job` in the next group's transaction; succeeds once it is committed. */
+  readonly write: <A>(operation: string, job: WriteJob<A>) => Effect.Effect<A, BackendError>
+  /** Whether the last group committed (after a failure, a probe write answers). */
+  readonly healthy: Effect.Effect<boolean>
+}
+
+export class StoreWriter extends Context.Tag("effect-chat/StoreWriter")<StoreWriter, StoreWriterService>() {
+  static layer = Layer.scoped(
+    StoreWriter,
+    Effect.suspend(() => make)
+  )
+}
+
+interface Pending {
+  readonly operation: string
+  readonly job: WriteJob<any>
+  readonly resume: (effect: Effect.Effect<any, BackendError>) => void
+  value?: unknown
+}
+
+const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const runtime = yield* Effect.runtime<never>()
+  let pending: Array<Pending> = []
+  let scheduled = false
+  let running = false
+  let failing = false
+  let closed = false
+  const idle: Array<() => void> = []
+
+  const group = (batch: ReadonlyArray<Pending>) =>
+    sql.withTransaction(
+      Effect.forEach(batch, (entry) => Effect.map(entry.job.run, (value) => void (entry.value = value)), {
+        discard: true
+      })
+    )
+
+  const settle = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<void, SqlError>) => {
+    if (Exit.isSuccess(exit)) {
+      if (failing) {
+        failing = false
+        Runtime.runFork(runtime)(Effect.logInfo("store: writes work again"))
+      }
+      for (const entry of batch) entry.job.committed?.(entry.value)
+      for (const entry of batch) entry.resume(Effect.succeed(entry.value))
+      return
+    }
+    const cause = Exit.isFailure(exit) ? exit.cause : undefined
+    if (!failing) {
+      failing = true
+      Runtime.runFork(runtime)(
+        Effect.logError("store: a write failed; requests that write answer unavailable until writes work", cause)
+      )
+    }
+    for (const entry of batch) entry.job.rolledBack?.()
+    for (const entry of batch) {
+      entry.resume(Effect.fail(new BackendError({ reason: "Unavailable", operation: entry.operation, cause })))
+    }
+  }
+
+  const flush = () => {
+    scheduled = false
+    if (running || pending.length === 0) return
+    const batch = pending
+    pending = []
+    running = true
+    Runtime.runCallback(runtime)(group(batch), {
+      onExit: (exit) => {
+        running = false
+        settle(batch, exit)
+        if (pending.length > 0) schedule()
+        else for (const done of idle.splice(0)) done()
+      }
+    })
+  }
+
+  const schedule = () => {
+    if (scheduled) return
+    scheduled = true
+    setImmediate(flush)
+  }
+
+  const write: StoreWriterService["write"] = (operation, job) =>
+    Effect.async((resume) => {
+      if (closed) return resume(Effect.fail(new BackendError({ reason: "Unavailable", operation })))
+      pending.push({ operation, job, resume })
+      if (!running) schedule()
+    })
+
+  // A write, not a read: a full disk still answers reads.
+  const probe = Effect.suspend(() =>
+    write("probe", {
+      run: sql`INSERT INTO meta (key, value) VALUES ('probe', ${Date.now()})
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`.pipe(Effect.asVoid)
+    })
+  )
+
+  // What is queued when the store closes is still written: the chat core's last writes (sessions held at shutdown)
+  // come after its sockets are closed.
+  yield* Effect.addFinalizer(() =>
+    Effect.async<void>((resume) => {
+      closed = true
+      if (!running && pending.length === 0) return resume(Effect.void)
+      idle.push(() => resume(Effect.void))
+      schedule()
+    })
+  )
+
+  return StoreWriter.of({
+    write,
+    healthy: Effect.suspend(() =>
+      failing ? Effect.as(probe, true).pipe(Effect.orElseSucceed(() => false)) : Effect.succeed(true)
+    )
+  })
+})
