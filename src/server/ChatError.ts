@@ -14,9 +14,12 @@ export const fromRefusal = (refusal: { readonly code: ErrorCode; readonly messag
 
 export const fail = (code: ErrorCode, message: string) => Effect.fail(new ChatError({ code, message }))
 
-/** A backend failure becomes a refusal the user sees, never a silent loss. */
+/**
+ * A backend failure becomes a refusal the user sees, never a silent loss. The backend logs the outage itself, once
+ * (a Redis connection lost, the store's writes failing), not once per request: this is only a debug line.
+ */
 export const unavailable = (error: BackendError) =>
-  Effect.logWarning("backend failure", error.message).pipe(
+  Effect.logDebug("backend failure", error.message).pipe(
     Effect.zipRight(Effect.fail(new ChatError({ code: "unavailable", message: "temporarily unavailable, retry" })))
   )
 

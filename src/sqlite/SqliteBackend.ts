@@ -30,8 +30,6 @@ export interface SqliteBackendOptions {
   /** How long a dropped session stays resumable (default 2 minutes). */
   readonly resumeWindow?: Duration.DurationInput | undefined
   readonly synchronous?: SqliteStore.Synchronous | undefined
-  /** For upgrade tests: the migrations an older version had. */
-  readonly migrations?: SqliteStore.SqliteStoreOptions["migrations"]
 }
 
 export const defaults = {
@@ -55,8 +53,7 @@ const reserveHeldNames = Layer.effectDiscard(
 export const layer = (options: SqliteBackendOptions) => {
   const store = SqliteStore.layer({
     dataDir: options.dataDir,
-    synchronous: options.synchronous,
-    migrations: options.migrations
+    synchronous: options.synchronous
   })
   const writer = StoreWriter.layer.pipe(Layer.provideMerge(store))
   const hub = SqliteHub.layer({

@@ -12,7 +12,7 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Context, Effect, Exit, Layer, Runtime } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Runtime } from "effect"
 import { BackendError } from "../backend/BackendError.js"
 
 export interface WriteJob<A> {
@@ -55,11 +55,19 @@ const make = Effect.gen(function* () {
   let closed = false
   const idle: Array<() => void> = []
 
+  /** What made the group fail: after SQLITE_FULL, SQLite has rolled back and the ROLLBACK's own error hides it. */
+  let firstError: unknown
   const group = (batch: ReadonlyArray<Pending>) =>
     sql.withTransaction(
-      Effect.forEach(batch, (entry) => Effect.map(entry.job.run, (value) => void (entry.value = value)), {
-        discard: true
-      })
+      Effect.forEach(
+        batch,
+        (entry) =>
+          entry.job.run.pipe(
+            Effect.map((value) => void (entry.value = value)),
+            Effect.tapError((error) => Effect.sync(() => (firstError = error)))
+          ),
+        { discard: true }
+      )
     )
 
   const settle = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<void, SqlError>) => {
@@ -76,7 +84,12 @@ const make = Effect.gen(function* () {
     if (!failing) {
       failing = true
       Runtime.runFork(runtime)(
-        Effect.logError("store: a write failed; requests that write answer unavailable until writes work", cause)
+        Effect.logError("store: a write failed; requests that write answer unavailable until writes work").pipe(
+          Effect.annotateLogs(
+            "reason",
+            firstError !== undefined ? reasonOf(firstError) : cause === undefined ? "unknown" : reasonsOf(cause)
+          )
+        )
       )
     }
     for (const entry of batch) entry.job.rolledBack?.()
@@ -91,6 +104,7 @@ const make = Effect.gen(function* () {
     const batch = pending
     pending = []
     running = true
+    firstError = undefined
     Runtime.runCallback(runtime)(group(batch), {
       onExit: (exit) => {
         running = false
@@ -140,3 +154,15 @@ const make = Effect.gen(function* () {
     )
   })
 })
+
+/** The driver's own words (`database or disk is full (SQLITE_FULL)`), not a stack trace. */
+const reasonOf = (error: unknown): string => {
+  const inner = (error as { cause?: unknown })?.cause ?? error
+  const message = inner instanceof Error ? inner.message : String(inner)
+  const code = (inner as { code?: unknown })?.code
+  return typeof code === "string" ? `${message} (${code})` : message
+}
+
+/** Every error in `cause`, failures and defects alike: SQLite's ROLLBACK after SQLITE_FULL fails too. */
+const reasonsOf = (cause: Cause.Cause<unknown>): string =>
+  Array.from(new Set([...Cause.failures(cause), ...Cause.defects(cause)].map(reasonOf))).join("; ")
