@@ -70,6 +70,14 @@ const options = {
     ),
     Options.withDefault("full" as const)
   ),
+  commitWindow: Options.float("store-commit-window").pipe(
+    Options.withDescription(
+      "embedded store: milliseconds a group commit waits for more writes; larger groups cost less CPU and add " +
+        "that much latency (default 5)"
+    ),
+    Options.withDefault(5),
+    Options.map((ms) => Duration.millis(Math.max(0, ms)))
+  ),
   historyRetain: Options.integer("history-retain").pipe(
     Options.withAlias("history-size"),
     Options.withDescription(
@@ -196,7 +204,7 @@ const settingsOf = (o: Parsed) =>
         ? { _tag: "redis", url: Option.getOrThrow(o.redis) }
         : store === "memory"
           ? { _tag: "memory" }
-          : { _tag: "sqlite", dataDir: o.dataDir, maxAge, synchronous: o.storeSync }
+          : { _tag: "sqlite", dataDir: o.dataDir, maxAge, synchronous: o.storeSync, commitWindow: o.commitWindow }
     return { settings, backend, hooks: yield* hooksOf(o) }
   })
 
@@ -241,6 +249,7 @@ type Backend =
       readonly dataDir: string
       readonly maxAge: Duration.Duration
       readonly synchronous: "full" | "normal"
+      readonly commitWindow: Duration.Duration
     }
   | { readonly _tag: "redis"; readonly url: string }
 
@@ -267,7 +276,8 @@ const chatLayer = (settings: ServerSettings, backend: Backend) => {
             historyMaxAge: backend.maxAge,
             roomTtl: settings.roomTtl,
             resumeWindow: settings.resumeWindow,
-            synchronous: backend.synchronous
+            synchronous: backend.synchronous,
+            commitWindow: backend.commitWindow
           })
         )
       )

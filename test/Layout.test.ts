@@ -84,7 +84,7 @@ describe("source layout", () => {
     expect(wrong).toEqual([])
   })
 
-  it("the library's root export does not load redis", () => {
+  it("the library's root export does not load redis or the embedded store", () => {
     const reachable = new Set<string>()
     const walk = (file: string) => {
       if (reachable.has(file)) return
@@ -92,8 +92,10 @@ describe("source layout", () => {
       for (const target of graph.get(file) ?? []) walk(target)
     }
     walk(Path.join(SRC, "index.ts"))
-    expect([...reachable].map(rel).filter((file) => file.startsWith("redis"))).toEqual([])
-    for (const file of reachable) expect(Fs.readFileSync(file, "utf8"), rel(file)).not.toMatch(/from "redis"/)
+    expect([...reachable].map(rel).filter((file) => file.startsWith("redis") || file.startsWith("sqlite"))).toEqual([])
+    for (const file of reachable) {
+      expect(Fs.readFileSync(file, "utf8"), rel(file)).not.toMatch(/from "(redis|better-sqlite3|@effect\/sql[^"]*)"/)
+    }
   })
 
   it("no module outside dialect/ asks which dialect a connection speaks", () => {

@@ -31,6 +31,11 @@ describe("dist/server.js", () => {
         "--redis",
         "--max-frame-bytes",
         "--history-size",
+        "--history-retain",
+        "--history-max-age",
+        "--store",
+        "--data-dir",
+        "--store-sync",
         "--rate",
         "--allowed-origin"
       ]) {
@@ -46,6 +51,13 @@ describe("dist/server.js", () => {
       expect(stderr).toContain("--port must be between 0 and 65535")
       expect(stdout + stderr).not.toMatch(/\n\s+at /)
       expect((yield* run(["--redis", "http://nope"])).code).toBe(2)
+      const both = yield* run(["--store", "memory", "--redis", "redis://127.0.0.1:1"])
+      expect(both.code).toBe(2)
+      expect(both.stderr).toContain("--store and --redis")
+      const age = yield* run(["--store", "memory", "--port", "0", "--history-max-age", "soon"])
+      expect(age.code).toBe(2)
+      expect(age.stderr).toContain("--history-max-age must be a number with a unit")
+      expect((yield* run(["--store", "memory", "--port", "0", "--history-retain", "0"])).code).toBe(2)
     })
   )
 

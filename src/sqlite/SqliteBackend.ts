@@ -30,13 +30,17 @@ export interface SqliteBackendOptions {
   /** How long a dropped session stays resumable (default 2 minutes). */
   readonly resumeWindow?: Duration.DurationInput | undefined
   readonly synchronous?: SqliteStore.Synchronous | undefined
+  /** How long a group commit stays open for more writes (default 5 ms; 0: one event-loop turn). */
+  readonly commitWindow?: Duration.DurationInput | undefined
 }
 
 export const defaults = {
   historyRetain: 10_000,
   historyMaxAge: Duration.days(30),
   roomTtl: Duration.minutes(10),
-  resumeWindow: Duration.minutes(2)
+  resumeWindow: Duration.minutes(2),
+  /** Measured: fewer, larger transactions cut the store's CPU and its p99 (README, Speed and memory). */
+  commitWindow: Duration.millis(5)
 }
 
 /** Names of held sessions claimed again, so nobody takes one while its client is on its way back. */
@@ -55,7 +59,9 @@ export const layer = (options: SqliteBackendOptions) => {
     dataDir: options.dataDir,
     synchronous: options.synchronous
   })
-  const writer = StoreWriter.layer.pipe(Layer.provideMerge(store))
+  const writer = StoreWriter.layer({ window: options.commitWindow ?? defaults.commitWindow }).pipe(
+    Layer.provideMerge(store)
+  )
   const hub = SqliteHub.layer({
     roomTtl: Duration.decode(options.roomTtl ?? defaults.roomTtl),
     retention: {

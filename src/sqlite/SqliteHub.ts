@@ -10,7 +10,7 @@
  * the memory hub: one process has nobody else to tell.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Exit, Layer, Schedule } from "effect"
 import { BackendError } from "../backend/BackendError.js"
 import { Hub, type HubService, localDirects, type RoomEvent, type RoomSink } from "../backend/Hub.js"
 import type * as Protocol from "../protocol/Protocol.js"
@@ -31,6 +31,29 @@ interface RoomState {
   readonly sinks: Set<RoomSink>
   lastActivity: number
 }
+
+/** A message waiting for its group's commit. */
+interface Post {
+  readonly room: string
+  readonly state: RoomState
+  readonly from: string
+  readonly text: string
+  readonly at: number
+  readonly resume: (result: Effect.Effect<Protocol.Message, BackendError>) => void
+  /** Numbered when its group is written. */
+  frame?: Protocol.Message
+}
+
+type MessageRow = {
+  readonly room: string
+  readonly id: number
+  readonly sender: string
+  readonly text: string
+  readonly at: number
+}
+
+/** Rows per multi-row insert: far below SQLite's 32,766 bound variables at five a row. */
+const INSERT_CHUNK = 1000
 
 interface Row {
   readonly id: number
@@ -74,38 +97,70 @@ const make = (options: SqliteHubOptions) =>
             })
           )
 
-    const publish: HubService["publish"] = (name, post) =>
-      Effect.suspend(() => {
-        const state = stateOf(name)
-        const at = Date.now()
-        return writer.write("publish", {
-          run: Effect.flatMap(loaded(name, state), () => {
-            const frame: Protocol.Message = {
-              type: "message",
-              room: name,
-              id: ++state.next,
-              from: post.from,
-              text: post.text,
-              at
-            }
-            return sql`INSERT INTO messages (room, id, sender, text, at) VALUES (${name}, ${frame.id}, ${frame.from}, ${frame.text}, ${at})`.pipe(
-              Effect.zipRight(
-                sql`INSERT INTO rooms (name, seq) VALUES (${name}, ${frame.id}) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`
-              ),
-              Effect.as(frame)
-            )
-          }),
-          committed: (frame) => {
-            state.committed = frame.id
-            state.lastActivity = frame.at
-            grown.set(name, frame.id)
-            const event: RoomEvent = { _tag: "Message", frame }
-            for (const sink of state.sinks) sink(event)
-          },
-          rolledBack: () => {
-            if (state.committed !== undefined) state.next = state.committed
+    /** The messages of the group being filled: one job per group writes them all, two statements in all. */
+    let open: Array<Post> | undefined
+
+    const writeGroup = (posts: ReadonlyArray<Post>) =>
+      Effect.gen(function* () {
+        if (open === posts) open = undefined
+        for (const post of posts) yield* loaded(post.room, post.state)
+        const rows: Array<MessageRow> = []
+        const latest = new Map<string, number>()
+        for (const post of posts) {
+          const id = ++post.state.next
+          post.frame = { type: "message", room: post.room, id, from: post.from, text: post.text, at: post.at }
+          rows.push({ room: post.room, id, sender: post.from, text: post.text, at: post.at })
+          latest.set(post.room, id)
+        }
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+          yield* sql`INSERT INTO messages ${sql.insert(rows.slice(i, i + INSERT_CHUNK))}`
+        }
+        const seqs = Array.from(latest, ([name, seq]) => ({ name, seq }))
+        for (let i = 0; i < seqs.length; i += INSERT_CHUNK) {
+          yield* sql`INSERT INTO rooms ${sql.insert(seqs.slice(i, i + INSERT_CHUNK))}
+            ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`
+        }
+      })
+
+    /** After the commit, in id order: every subscriber gets the messages, then every publisher its ack. */
+    const delivered = (posts: ReadonlyArray<Post>) => {
+      for (const post of posts) {
+        const frame = post.frame!
+        post.state.committed = frame.id
+        post.state.lastActivity = frame.at
+        grown.set(post.room, frame.id)
+        const event: RoomEvent = { _tag: "Message", frame }
+        for (const sink of post.state.sinks) sink(event)
+      }
+      for (const post of posts) post.resume(Effect.succeed(post.frame!))
+    }
+
+    const refused = (posts: ReadonlyArray<Post>) => {
+      if (open === posts) open = undefined
+      for (const post of posts) if (post.state.committed !== undefined) post.state.next = post.state.committed
+    }
+
+    const publish: HubService["publish"] = (room, message) =>
+      Effect.async<Protocol.Message, BackendError>((resume) => {
+        const post: Post = {
+          room,
+          state: stateOf(room),
+          from: message.from,
+          text: message.text,
+          at: Date.now(),
+          resume
+        }
+        if (open !== undefined) return void open.push(post)
+        const posts: Array<Post> = [post]
+        open = posts
+        writer.submit(
+          "publish",
+          { run: writeGroup(posts), committed: () => delivered(posts), rolledBack: () => refused(posts) },
+          (outcome) => {
+            // Success has resumed every publisher in `delivered`; a failure reaches each of them here.
+            if (Exit.isFailure(outcome)) for (const post of posts) post.resume(Exit.failCause(outcome.cause))
           }
-        })
+        )
       })
 
     const announce: HubService["announce"] = (name, event) =>

@@ -12,7 +12,7 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Cause, Context, Effect, Exit, Layer, Runtime } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Runtime } from "effect"
 import { BackendError } from "../backend/BackendError.js"
 
 export interface WriteJob<A> {
@@ -27,133 +27,152 @@ export interface WriteJob<A> {
 export interface StoreWriterService {
   /** Runs `job` in the next group's transaction; succeeds once it is committed. */
   readonly write: <A>(operation: string, job: WriteJob<A>) => Effect.Effect<A, BackendError>
+  /**
+   * `write` without an Effect around it, for a caller that batches its own work into one job per group (the hub:
+   * one multi-row insert for every message of the group): `done` gets the outcome after the callbacks ran.
+   */
+  readonly submit: <A>(operation: string, job: WriteJob<A>, done: (outcome: Exit.Exit<A, BackendError>) => void) => void
   /** Whether the last group committed (after a failure, a probe write answers). */
   readonly healthy: Effect.Effect<boolean>
 }
 
+export interface StoreWriterOptions {
+  /**
+   * How long a group stays open for more writes after its first one (default 0: until the event loop comes
+   * round). A few milliseconds make groups larger at low rates, at that cost in latency.
+   */
+  readonly window?: Duration.DurationInput | undefined
+}
+
 export class StoreWriter extends Context.Tag("effect-chat/StoreWriter")<StoreWriter, StoreWriterService>() {
-  static layer = Layer.scoped(
-    StoreWriter,
-    Effect.suspend(() => make)
-  )
+  static layer = (options: StoreWriterOptions = {}) => Layer.scoped(StoreWriter, make(options))
 }
 
 interface Pending {
   readonly operation: string
   readonly job: WriteJob<any>
-  readonly resume: (effect: Effect.Effect<any, BackendError>) => void
+  readonly resume: (outcome: Exit.Exit<any, BackendError>) => void
   value?: unknown
 }
 
-const make = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  const runtime = yield* Effect.runtime<never>()
-  let pending: Array<Pending> = []
-  let scheduled = false
-  let running = false
-  let failing = false
-  let closed = false
-  const idle: Array<() => void> = []
+const make = (options: StoreWriterOptions) =>
+  Effect.gen(function* () {
+    const windowMs = Duration.toMillis(Duration.decode(options.window ?? 0))
+    const sql = yield* SqlClient.SqlClient
+    const runtime = yield* Effect.runtime<never>()
+    let pending: Array<Pending> = []
+    let scheduled = false
+    let running = false
+    let failing = false
+    let closed = false
+    const idle: Array<() => void> = []
 
-  /** What made the group fail: after SQLITE_FULL, SQLite has rolled back and the ROLLBACK's own error hides it. */
-  let firstError: unknown
-  const group = (batch: ReadonlyArray<Pending>) =>
-    sql.withTransaction(
-      Effect.forEach(
-        batch,
-        (entry) =>
-          entry.job.run.pipe(
-            Effect.map((value) => void (entry.value = value)),
-            Effect.tapError((error) => Effect.sync(() => (firstError = error)))
-          ),
-        { discard: true }
-      )
-    )
-
-  const settle = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<void, SqlError>) => {
-    if (Exit.isSuccess(exit)) {
-      if (failing) {
-        failing = false
-        Runtime.runFork(runtime)(Effect.logInfo("store: writes work again"))
-      }
-      for (const entry of batch) entry.job.committed?.(entry.value)
-      for (const entry of batch) entry.resume(Effect.succeed(entry.value))
-      return
-    }
-    const cause = Exit.isFailure(exit) ? exit.cause : undefined
-    if (!failing) {
-      failing = true
-      Runtime.runFork(runtime)(
-        Effect.logError("store: a write failed; requests that write answer unavailable until writes work").pipe(
-          Effect.annotateLogs(
-            "reason",
-            firstError !== undefined ? reasonOf(firstError) : cause === undefined ? "unknown" : reasonsOf(cause)
+    /** What made the group fail: after SQLITE_FULL, SQLite has rolled back and the ROLLBACK's own error hides it. */
+    let firstError: unknown
+    // No tracer spans per statement: at thousands of statements a second they cost more than SQLite does.
+    const group = (batch: ReadonlyArray<Pending>) =>
+      sql
+        .withTransaction(
+          Effect.forEach(
+            batch,
+            (entry) =>
+              entry.job.run.pipe(
+                Effect.map((value) => void (entry.value = value)),
+                Effect.tapError((error) => Effect.sync(() => (firstError = error)))
+              ),
+            { discard: true }
           )
         )
-      )
-    }
-    for (const entry of batch) entry.job.rolledBack?.()
-    for (const entry of batch) {
-      entry.resume(Effect.fail(new BackendError({ reason: "Unavailable", operation: entry.operation, cause })))
-    }
-  }
+        .pipe(Effect.withTracerEnabled(false))
 
-  const flush = () => {
-    scheduled = false
-    if (running || pending.length === 0) return
-    const batch = pending
-    pending = []
-    running = true
-    firstError = undefined
-    Runtime.runCallback(runtime)(group(batch), {
-      onExit: (exit) => {
-        running = false
-        settle(batch, exit)
-        if (pending.length > 0) schedule()
-        else for (const done of idle.splice(0)) done()
+    const settle = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<void, SqlError>) => {
+      if (Exit.isSuccess(exit)) {
+        if (failing) {
+          failing = false
+          Runtime.runFork(runtime)(Effect.logInfo("store: writes work again"))
+        }
+        for (const entry of batch) entry.job.committed?.(entry.value)
+        for (const entry of batch) entry.resume(Exit.succeed(entry.value))
+        return
       }
-    })
-  }
+      const cause = Exit.isFailure(exit) ? exit.cause : undefined
+      if (!failing) {
+        failing = true
+        Runtime.runFork(runtime)(
+          Effect.logError("store: a write failed; requests that write answer unavailable until writes work").pipe(
+            Effect.annotateLogs(
+              "reason",
+              firstError !== undefined ? reasonOf(firstError) : cause === undefined ? "unknown" : reasonsOf(cause)
+            )
+          )
+        )
+      }
+      for (const entry of batch) entry.job.rolledBack?.()
+      for (const entry of batch) {
+        entry.resume(Exit.fail(new BackendError({ reason: "Unavailable", operation: entry.operation, cause })))
+      }
+    }
 
-  const schedule = () => {
-    if (scheduled) return
-    scheduled = true
-    setImmediate(flush)
-  }
+    const flush = () => {
+      scheduled = false
+      if (running || pending.length === 0) return
+      const batch = pending
+      pending = []
+      running = true
+      firstError = undefined
+      Runtime.runCallback(runtime)(group(batch), {
+        onExit: (exit) => {
+          running = false
+          settle(batch, exit)
+          if (pending.length > 0) schedule()
+          else for (const done of idle.splice(0)) done()
+        }
+      })
+    }
 
-  const write: StoreWriterService["write"] = (operation, job) =>
-    Effect.async((resume) => {
-      if (closed) return resume(Effect.fail(new BackendError({ reason: "Unavailable", operation })))
-      pending.push({ operation, job, resume })
+    const schedule = () => {
+      if (scheduled) return
+      scheduled = true
+      if (windowMs > 0 && !closed) setTimeout(flush, windowMs)
+      else setImmediate(flush)
+    }
+
+    const submit: StoreWriterService["submit"] = (operation, job, done) => {
+      if (closed) return done(Exit.fail(new BackendError({ reason: "Unavailable", operation })))
+      pending.push({ operation, job, resume: done })
       if (!running) schedule()
-    })
+    }
 
-  // A write, not a read: a full disk still answers reads.
-  const probe = Effect.suspend(() =>
-    write("probe", {
-      run: sql`INSERT INTO meta (key, value) VALUES ('probe', ${Date.now()})
+    const write: StoreWriterService["write"] = (operation, job) =>
+      Effect.async((resume) => submit(operation, job, resume))
+
+    // A write, not a read: a full disk still answers reads.
+    const probe = Effect.suspend(() =>
+      write("probe", {
+        run: sql`INSERT INTO meta (key, value) VALUES ('probe', ${Date.now()})
         ON CONFLICT (key) DO UPDATE SET value = excluded.value`.pipe(Effect.asVoid)
-    })
-  )
-
-  // What is queued when the store closes is still written: the chat core's last writes (sessions held at shutdown)
-  // come after its sockets are closed.
-  yield* Effect.addFinalizer(() =>
-    Effect.async<void>((resume) => {
-      closed = true
-      if (!running && pending.length === 0) return resume(Effect.void)
-      idle.push(() => resume(Effect.void))
-      schedule()
-    })
-  )
-
-  return StoreWriter.of({
-    write,
-    healthy: Effect.suspend(() =>
-      failing ? Effect.as(probe, true).pipe(Effect.orElseSucceed(() => false)) : Effect.succeed(true)
+      })
     )
+
+    // What is queued when the store closes is still written: the chat core's last writes (sessions held at shutdown)
+    // come after its sockets are closed.
+    yield* Effect.addFinalizer(() =>
+      Effect.async<void>((resume) => {
+        closed = true
+        if (!running && pending.length === 0) return resume(Effect.void)
+        idle.push(() => resume(Effect.void))
+        schedule()
+      })
+    )
+
+    return StoreWriter.of({
+      write,
+      submit,
+      healthy: Effect.suspend(() =>
+        failing ? Effect.as(probe, true).pipe(Effect.orElseSucceed(() => false)) : Effect.succeed(true)
+      )
+    })
   })
-})
 
 /** The driver's own words (`database or disk is full (SQLITE_FULL)`), not a stack trace. */
 const reasonOf = (error: unknown): string => {
