@@ -6,7 +6,7 @@ const sync = process.argv[2] ?? "full"
 const concurrency = Number(process.argv[3] ?? 1)
 const dir = Fs.mkdtempSync("/tmp/prof/d-")
 const program = Effect.gen(function* () {
-  const ctx = yield* Layer.build(SqliteBackend.layer({ dataDir: dir, synchronous: sync }))
+  const ctx = yield* Layer.build(SqliteBackend.layer({ dataDir: dir, synchronous: sync, commitWindow: Number(process.env.W ?? 5) }))
   const hub = Context.get(ctx, Hub)
   const N = Number(process.env.N ?? 5000)
   const t0 = process.cpuUsage(); const w0 = Date.now()

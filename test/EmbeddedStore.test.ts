@@ -98,13 +98,15 @@ describe("the embedded store", () => {
       const page = yield* hub.history("r", { limit: 10 })
       expect(page.messages.map((m) => m.text)).toEqual(["m1", "m2", "m3"])
       expect((yield* hub.publish("r", { from: "bob", text: "m4" })).id).toBe(4)
-      // The newer migration ran: sessions work.
+      // The newer migrations ran: the room's last id follows its messages, and sessions work.
+      const sqlNew = Context.get(context, SqlClient.SqlClient)
+      expect(yield* sqlNew`SELECT seq FROM rooms WHERE name = 'r'`).toEqual([{ seq: 4 }])
       const sessions = Context.get(context, Sessions)
       const token = yield* sessions.issue({ session: "s1", name: "alice", rooms: ["r"], node: "n" })
       expect(Option.isSome(yield* sessions.redeem(token))).toBe(true)
       const sql = Context.get(context, SqlClient.SqlClient)
       const ran = yield* sql<{ name: string }>`SELECT name FROM effect_sql_migrations ORDER BY migration_id`
-      expect(ran.map((row) => row.name)).toEqual(["messages", "sessions"])
+      expect(ran.map((row) => row.name)).toEqual(["messages", "sessions", "room_seq_trigger"])
     })
   )
 

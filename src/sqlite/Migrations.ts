@@ -43,10 +43,21 @@ const sessions = Effect.gen(function* () {
   yield* sql`CREATE INDEX sessions_held ON sessions (held_until) WHERE held_until IS NOT NULL`
 })
 
+const roomSeqTrigger = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // A room's last id follows its messages inside SQLite: a group's messages are then one INSERT, atomic alone,
+  // with no transaction around it (each statement through @effect/sql costs far more than SQLite's work).
+  yield* sql`CREATE TRIGGER messages_room_seq AFTER INSERT ON messages BEGIN
+    INSERT INTO rooms (name, seq) VALUES (NEW.room, NEW.id)
+      ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq);
+  END`
+})
+
 /** Every migration, by `<id>_<name>`: the loader's input. */
 export const all: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_messages": messages,
-  "0002_sessions": sessions
+  "0002_sessions": sessions,
+  "0003_room_seq_trigger": roomSeqTrigger
 }
 
 /** The migrations up to and including `id`: what an older version of the server had (for upgrade tests). */

@@ -105,21 +105,15 @@ const make = (options: SqliteHubOptions) =>
         if (open === posts) open = undefined
         for (const post of posts) yield* loaded(post.room, post.state)
         const rows: Array<MessageRow> = []
-        const latest = new Map<string, number>()
         for (const post of posts) {
           const id = ++post.state.next
           post.frame = { type: "message", room: post.room, id, from: post.from, text: post.text, at: post.at }
           rows.push({ room: post.room, id, sender: post.from, text: post.text, at: post.at })
-          latest.set(post.room, id)
         }
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
           yield* sql`INSERT INTO messages ${sql.insert(rows.slice(i, i + INSERT_CHUNK))}`
         }
-        const seqs = Array.from(latest, ([name, seq]) => ({ name, seq }))
-        for (let i = 0; i < seqs.length; i += INSERT_CHUNK) {
-          yield* sql`INSERT INTO rooms ${sql.insert(seqs.slice(i, i + INSERT_CHUNK))}
-            ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`
-        }
+        // The rooms' last ids follow in SQLite (trigger `messages_room_seq`).
       })
 
     /** After the commit, in id order: every subscriber gets the messages, then every publisher its ack. */
@@ -155,7 +149,16 @@ const make = (options: SqliteHubOptions) =>
         open = posts
         writer.submit(
           "publish",
-          { run: writeGroup(posts), committed: () => delivered(posts), rolledBack: () => refused(posts) },
+          {
+            run: writeGroup(posts),
+            committed: () => delivered(posts),
+            rolledBack: () => refused(posts),
+            // One INSERT of every message (reads of rooms new to memory aside), up to INSERT_CHUNK of them; read
+            // when the group is written, once no more messages can join it.
+            get atomic() {
+              return posts.length <= INSERT_CHUNK
+            }
+          },
           (outcome) => {
             // Success has resumed every publisher in `delivered`; a failure reaches each of them here.
             if (Exit.isFailure(outcome)) for (const post of posts) post.resume(Exit.failCause(outcome.cause))
