@@ -45,12 +45,12 @@ const messageIds = (frames: ReadonlyArray<{ messages: ReadonlyArray<{ id: number
   frames.flatMap((frame) => frame.messages.map((m) => m.id))
 
 /** Runs `node dist/server.js ARGS` to its end. */
-const run = (args: ReadonlyArray<string>) =>
+const run = (args: ReadonlyArray<string>, options: { readonly uid?: number; readonly gid?: number } = {}) =>
   Effect.async<{ code: number | null; stderr: string }>((resume) => {
     ChildProcess.execFile(
       process.execPath,
       [SERVER, "--port", "0", "--host", "127.0.0.1", ...args],
-      { timeout: 20_000 },
+      { timeout: 20_000, ...options },
       (error, _stdout, stderr) =>
         resume(Effect.succeed({ code: error === null ? 0 : ((error as { code?: number }).code ?? null), stderr }))
     )
@@ -207,6 +207,18 @@ describe("the embedded store across restarts (dist/server.js)", () => {
         const blocked = yield* run(["--data-dir", Path.join(garbage, "effect-chat.db", "data")])
         expect(blocked.code).toBe(1)
         expect(oneLine(blocked.stderr)).toMatch(/data directory .* cannot be used: ENOTDIR/)
+        // A directory that exists but cannot be written: read-only for this user (root ignores modes, so as root
+        // the server runs as nobody).
+        Fs.chmodSync(dir, 0o755)
+        const readOnly = Path.join(dir, "read-only")
+        Fs.mkdirSync(readOnly, { mode: 0o755 })
+        const asRoot = process.getuid?.() === 0
+        if (!asRoot) Fs.chmodSync(readOnly, 0o555)
+        const unwritable = yield* run(["--data-dir", readOnly], asRoot ? { uid: 65534, gid: 65534 } : {})
+        Fs.chmodSync(readOnly, 0o755)
+        expect(unwritable.code).toBe(1)
+        expect(oneLine(unwritable.stderr)).toMatch(/data directory .* cannot be used: EACCES/)
+        expect(Fs.readdirSync(readOnly)).toEqual([])
         // A directory another server holds.
         const shared = Path.join(dir, "shared")
         yield* Effect.scoped(
