@@ -136,6 +136,17 @@ describe("the embedded store", () => {
     })
   )
 
+  it.scopedLive("once the store has closed, a publish fails at once, and so does the next one: nothing waits", () =>
+    Effect.gen(function* () {
+      const dataDir = yield* TempDir.scoped("closed-")
+      const hub = yield* Effect.scoped(Effect.map(backendOn(dataDir), (context) => Context.get(context, Hub)))
+      for (const text of ["late", "later"]) {
+        const outcome = yield* hub.publish("r", { from: "alice", text }).pipe(Effect.timeout("2 seconds"), Effect.flip)
+        expect(outcome).toMatchObject({ _tag: "BackendError", reason: "Unavailable" })
+      }
+    })
+  )
+
   it.scopedLive("resume tokens are stored as their SHA-256 only: the file never holds a token", () =>
     Effect.gen(function* () {
       const dataDir = yield* TempDir.scoped("tokens-")

@@ -160,8 +160,11 @@ const make = (options: SqliteHubOptions) =>
             }
           },
           (outcome) => {
-            // Success has resumed every publisher in `delivered`; a failure reaches each of them here.
-            if (Exit.isFailure(outcome)) for (const post of posts) post.resume(Exit.failCause(outcome.cause))
+            // Success has resumed every publisher in `delivered`; a failure reaches each of them here (also one
+            // refused before it ran: the store closing), and the group takes no more messages.
+            if (Exit.isSuccess(outcome)) return
+            if (open === posts) open = undefined
+            for (const post of posts) post.resume(Exit.failCause(outcome.cause))
           }
         )
       })
