@@ -150,6 +150,8 @@ describe("the embedded store across restarts (dist/server.js)", () => {
               // The names of held sessions are still theirs.
               const other = yield* json(server, { name: "alice" })
               expect(other.welcome.name).not.toBe("alice")
+              const another = yield* json(server, { name: "carol" })
+              expect(another.welcome.name).not.toBe("carol")
               const bob = yield* json(server, { resume: { token: tokens.bob, since: { [room]: 5 } } })
               expect(bob.welcome).toMatchObject({ resumed: true, name: "bob" })
               bob.send({ type: "send", room, text: "m6", ref: "m6" })
@@ -177,6 +179,33 @@ describe("the embedded store across restarts (dist/server.js)", () => {
   }
 
   it.scopedLive(
+    "after a SIGTERM the resume window starts when the server is back, however long it was away",
+    () =>
+      Effect.gen(function* () {
+        const dataDir = yield* TempDir.scoped("window-")
+        const args = ["--data-dir", dataDir, "--resume-window", "2", ...FAST]
+        const token = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* ServerProcess.start({ args })
+            const dana = yield* json(server, { name: "dana", rooms: ["r"] })
+            yield* server.stop
+            return dana.welcome.resume
+          })
+        )
+        // Away longer than the whole window.
+        yield* Effect.sleep("3 seconds")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* ServerProcess.start({ args })
+            const dana = yield* json(server, { resume: { token, since: { r: 0 } } })
+            expect(dana.welcome).toMatchObject({ resumed: true, name: "dana" })
+          })
+        )
+      }),
+    60_000
+  )
+
+  it.scopedLive(
     "a data directory that cannot be used stops the server at start: one line, exit 1, the file untouched",
     () =>
       Effect.gen(function* () {
@@ -202,6 +231,9 @@ describe("the embedded store across restarts (dist/server.js)", () => {
         expect(oneLine(other.stderr)).toMatch(/database of another application/)
         const reopened = new Database(Path.join(foreign, "effect-chat.db"))
         expect(reopened.prepare("SELECT name FROM sqlite_master").all()).toEqual([{ name: "invoices" }])
+        // Not even its journal mode was changed (that rewrites the header).
+        expect(reopened.pragma("journal_mode", { simple: true })).toBe("delete")
+        expect(Fs.existsSync(Path.join(foreign, "effect-chat.db-wal"))).toBe(false)
         reopened.close()
         // A directory that cannot be created: its parent is a file.
         const blocked = yield* run(["--data-dir", Path.join(garbage, "effect-chat.db", "data")])

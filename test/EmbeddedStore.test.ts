@@ -77,6 +77,30 @@ describe("the embedded store", () => {
       })
   )
 
+  it.scopedLive("a resume into a room retention has emptied is resumed: false, not a silent gap", () =>
+    Effect.gen(function* () {
+      const dataDir = yield* TempDir.scoped("emptied-")
+      const context = yield* Layer.build(serverOn(dataDir, { historyMaxAge: Duration.millis(300) }))
+      const address = Context.get(context, ChatHttpServer.ServerAddress)
+      const json = (hello: Record<string, unknown>) =>
+        TestServer.jsonClient(hello).pipe(Effect.provideService(ChatHttpServer.ServerAddress, address))
+      const alice = yield* json({ name: "alice", rooms: ["r"] })
+      const bob = yield* json({ name: "bob", rooms: ["r"] })
+      bob.send({ type: "send", room: "r", text: "seen", ref: "b1" })
+      yield* alice.nextOf("message", (f) => f.id === 1)
+      alice.ws.terminate()
+      yield* bob.nextOf("left", (f) => f.name === "alice")
+      bob.send({ type: "send", room: "r", text: "missed", ref: "b2" })
+      yield* bob.nextOf("ack", (f) => f.ref === "b2")
+      const hub = Context.get(context, Hub)
+      const deadline = Date.now() + 5000
+      while ((yield* hub.bounds("r")).oldest !== 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
+      expect(yield* hub.bounds("r")).toEqual({ oldest: 0, latest: 2 })
+      const back = yield* json({ resume: { token: alice.welcome.resume, since: { r: 1 } } })
+      expect(back.welcome.resumed).toBe(false)
+    })
+  )
+
   it.scopedLive("a data directory written by an older version opens in this one, with its messages", () =>
     Effect.gen(function* () {
       const dataDir = yield* TempDir.scoped("upgrade-")

@@ -131,7 +131,11 @@ export const make = Effect.gen(function* () {
     Effect.forEach(roomNames, (room) => {
       const after = sinceOf(since, room)
       if (after === undefined) return Effect.succeed(true)
-      return Effect.map(hub.bounds(room), ({ latest, oldest }) => after >= latest || oldest <= after + 1)
+      // A room retention has emptied (oldest 0, latest above it) has nothing to catch up from.
+      return Effect.map(
+        hub.bounds(room),
+        ({ latest, oldest }) => after >= latest || (oldest > 0 && oldest <= after + 1)
+      )
     }).pipe(Effect.map((all) => all.every(Boolean)))
 
   const enter = (

@@ -11,6 +11,7 @@ import { Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
 import { Presence } from "../backend/Presence.js"
 import { Readiness } from "../backend/Readiness.js"
+import { Sessions } from "../backend/Sessions.js"
 import { ownerKeyOf } from "../backend/UserKey.js"
 import * as SqliteHub from "./SqliteHub.js"
 import * as SqliteSessions from "./SqliteSessions.js"
@@ -46,6 +47,8 @@ export const defaults = {
 /** Names of held sessions claimed again, so nobody takes one while its client is on its way back. */
 const reserveHeldNames = Layer.effectDiscard(
   Effect.gen(function* () {
+    // After the sessions layer has held the sessions live at the last stop: theirs are the names that matter.
+    yield* Sessions
     const names = yield* Names
     const node = yield* NodeId
     for (const record of yield* SqliteSessions.held) {
@@ -77,9 +80,9 @@ export const layer = (options: SqliteBackendOptions) => {
     Effect.map(StoreWriter, (w) => w.healthy)
   )
   const memory = Layer.mergeAll(Presence.layerMemory, Names.layerMemory, NodeId.layer)
-  return Layer.mergeAll(hub, sessions, readiness).pipe(
-    Layer.provideMerge(reserveHeldNames.pipe(Layer.provideMerge(memory))),
-    Layer.provideMerge(writer),
+  const backends = Layer.mergeAll(hub, sessions, readiness, memory).pipe(Layer.provideMerge(writer))
+  return reserveHeldNames.pipe(
+    Layer.provideMerge(backends),
     Layer.mapError((error) =>
       error instanceof StoreError
         ? error

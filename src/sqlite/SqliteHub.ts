@@ -124,7 +124,13 @@ const make = (options: SqliteHubOptions) =>
         post.state.lastActivity = frame.at
         grown.set(post.room, frame.id)
         const event: RoomEvent = { _tag: "Message", frame }
-        for (const sink of post.state.sinks) sink(event)
+        for (const sink of post.state.sinks) {
+          try {
+            sink(event)
+          } catch {
+            // A sink is a room actor's mailbox push; one that throws is a bug that must not cost others their copy.
+          }
+        }
       }
       for (const post of posts) post.resume(Effect.succeed(post.frame!))
     }

@@ -3,15 +3,15 @@
  * token is kept only as its SHA-256 (`token_hash`): the file alone cannot resume anyone. Every change goes through
  * the writer's group commit, so a `welcome`'s token is on disk before the client can use it.
  *
- * At start, sessions that were live when the server stopped (killed, or the machine lost) are held from now for the
- * resume window: their clients reconnect to a server that is back, and get the whole window to do it.
+ * At start, sessions that were live when the server stopped (stopped, killed, or the machine lost) are held from now
+ * for the resume window: their clients reconnect to a server that is back, and get the whole window to do it.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Duration, Effect, Layer, Option } from "effect"
 import * as Crypto from "node:crypto"
 import { BackendError } from "../backend/BackendError.js"
 import { newToken, type SessionRecord, Sessions, type SessionsService } from "../backend/Sessions.js"
-import { StoreWriter } from "./StoreWriter.js"
+import { reasonOf, StoreWriter } from "./StoreWriter.js"
 
 export interface SqliteSessionsOptions {
   readonly resumeWindow: Duration.Duration
@@ -35,7 +35,10 @@ const toRecord = (row: Row): SessionRecord => ({
   heldUntil: row.held_until ?? undefined
 })
 
-export const layer = (options: SqliteSessionsOptions) => Layer.effect(Sessions, make(options))
+/** How long before the stop a session the shutdown held may have ended: the 1001 closes of one shutdown. */
+const STOP_SLACK_MS = 10_000
+
+export const layer = (options: SqliteSessionsOptions) => Layer.scoped(Sessions, make(options))
 
 /** Sessions held now: for the names they keep reserved while they can be resumed. */
 export const held = Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -49,8 +52,22 @@ const make = (options: SqliteSessionsOptions) =>
     const sql = yield* SqlClient.SqlClient
     const writer = yield* StoreWriter
 
-    yield* sql`UPDATE sessions SET held_until = ${Date.now() + Duration.toMillis(options.resumeWindow)}
-      WHERE held_until IS NULL`
+    // Sessions live when the server went get the whole window from now: those it never saw end (a crash: no
+    // deadline) and those its shutdown held (a deadline from the moment it stopped, noted by the finalizer below).
+    const window = Duration.toMillis(options.resumeWindow)
+    const [stop] = yield* sql<{ value: number }>`SELECT value FROM meta WHERE key = 'stopped_at'`
+    const heldAtStop = stop === undefined ? Number.MAX_SAFE_INTEGER : stop.value + window - STOP_SLACK_MS
+    yield* sql`UPDATE sessions SET held_until = ${Date.now() + window}
+      WHERE held_until IS NULL OR held_until >= ${heldAtStop}`
+    yield* sql`DELETE FROM meta WHERE key = 'stopped_at'`
+    yield* Effect.addFinalizer(() =>
+      writer
+        .write("stop", {
+          run: sql`INSERT INTO meta (key, value) VALUES ('stopped_at', ${Date.now()})
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value`.pipe(Effect.asVoid)
+        })
+        .pipe(Effect.ignoreLogged)
+    )
 
     const heldUntilOf = (record: SessionRecord) => record.heldUntil ?? null
 
@@ -99,4 +116,8 @@ const make = (options: SqliteSessionsOptions) =>
       })
 
     return Sessions.of({ issue, update, redeem, remove, expire })
-  }).pipe(Effect.mapError((cause) => new BackendError({ reason: "Unavailable", operation: "sessions", cause })))
+  }).pipe(
+    Effect.mapError(
+      (cause) => new BackendError({ reason: "Unavailable", operation: `sessions (${reasonOf(cause)})`, cause })
+    )
+  )

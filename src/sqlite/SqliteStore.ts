@@ -75,6 +75,8 @@ const configure = (synchronous: Synchronous) =>
     const sql = yield* SqlClient.SqlClient
     // A second server on the same directory would hand out the same ids: the first write takes the file for good.
     yield* sql.unsafe("PRAGMA busy_timeout = 3000")
+    // Only now that the file is known to be ours (or new): journal_mode rewrites the file's header.
+    yield* sql.unsafe("PRAGMA journal_mode = WAL")
     yield* sql.unsafe("PRAGMA locking_mode = EXCLUSIVE")
     yield* sql.unsafe(`PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`)
     yield* sql.unsafe("PRAGMA foreign_keys = ON")
@@ -89,7 +91,7 @@ export const layer = (options: SqliteStoreOptions): Layer.Layer<SqlClient.SqlCli
   const opened = Layer.scopedContext(
     Effect.gen(function* () {
       yield* createDirectory(Path.dirname(file))
-      const client = yield* SqliteClient.make({ filename: file }).pipe(
+      const client = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
         Effect.provide(Reactivity.layer),
         Effect.catchAllCause((cause) => new StoreError({ message: openMessage(file, failureOf(cause)), cause }))
       )

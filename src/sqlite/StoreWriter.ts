@@ -89,14 +89,23 @@ const make = (options: StoreWriterOptions) =>
       return (alone ? jobs : sql.withTransaction(jobs)).pipe(Effect.withTracerEnabled(false))
     }
 
+    /** One job's callback that throws (a bug) must not cost the rest of the group its commit or its answer. */
+    const guarded = (callback: () => void) => {
+      try {
+        callback()
+      } catch (defect) {
+        Runtime.runFork(runtime)(Effect.logError("store: a write's callback failed", Cause.die(defect)))
+      }
+    }
+
     const settle = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<void, SqlError>) => {
       if (Exit.isSuccess(exit)) {
         if (failing) {
           failing = false
           Runtime.runFork(runtime)(Effect.logInfo("store: writes work again"))
         }
-        for (const entry of batch) entry.job.committed?.(entry.value)
-        for (const entry of batch) entry.resume(Exit.succeed(entry.value))
+        for (const entry of batch) guarded(() => entry.job.committed?.(entry.value))
+        for (const entry of batch) guarded(() => entry.resume(Exit.succeed(entry.value)))
         return
       }
       const cause = Exit.isFailure(exit) ? exit.cause : undefined
@@ -111,9 +120,11 @@ const make = (options: StoreWriterOptions) =>
           )
         )
       }
-      for (const entry of batch) entry.job.rolledBack?.()
+      for (const entry of batch) guarded(() => entry.job.rolledBack?.())
       for (const entry of batch) {
-        entry.resume(Exit.fail(new BackendError({ reason: "Unavailable", operation: entry.operation, cause })))
+        guarded(() =>
+          entry.resume(Exit.fail(new BackendError({ reason: "Unavailable", operation: entry.operation, cause })))
+        )
       }
     }
 
@@ -127,9 +138,12 @@ const make = (options: StoreWriterOptions) =>
       Runtime.runCallback(runtime)(group(batch), {
         onExit: (exit) => {
           running = false
-          settle(batch, exit)
-          if (pending.length > 0) schedule()
-          else for (const done of idle.splice(0)) done()
+          try {
+            settle(batch, exit)
+          } finally {
+            if (pending.length > 0) schedule()
+            else for (const done of idle.splice(0)) done()
+          }
         }
       })
     }
@@ -179,7 +193,7 @@ const make = (options: StoreWriterOptions) =>
   })
 
 /** The driver's own words (`database or disk is full (SQLITE_FULL)`), not a stack trace. */
-const reasonOf = (error: unknown): string => {
+export const reasonOf = (error: unknown): string => {
   const inner = (error as { cause?: unknown })?.cause ?? error
   const message = inner instanceof Error ? inner.message : String(inner)
   const code = (inner as { code?: unknown })?.code
