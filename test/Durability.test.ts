@@ -9,7 +9,6 @@ import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import * as ServerProcess from "./support/ServerProcess.js"
 import * as TempDir from "./support/TempDir.js"
 import * as TestServer from "./support/TestServer.js"
@@ -19,11 +18,8 @@ const FAST = ["--rate", "100000", "--burst", "100000"]
 
 const startOn = (dataDir: string) => ServerProcess.start({ args: ["--data-dir", dataDir, ...FAST] })
 
-const at = (server: ServerProcess.ServerProcess) =>
-  Effect.provideService(ChatHttpServer.ServerAddress, { host: "127.0.0.1", port: server.port, url: server.httpUrl })
-
 const json = (server: ServerProcess.ServerProcess, hello: Record<string, unknown> = {}) =>
-  TestServer.jsonClient(hello).pipe(at(server))
+  TestServer.jsonClientAt({ host: "127.0.0.1", port: server.port, url: server.httpUrl }, hello)
 
 /** Every message a room's history reaches, paging back with `before` from the newest. */
 const everything = (client: TestServer.TestClient, room: string) =>

@@ -39,6 +39,13 @@ const publish = (context: Context.Context<Hub>, room: string, count: number) =>
     (i) => Context.get(context, Hub).publish(room, { from: "alice", text: `m${i}` })
   )
 
+/** Waits (up to 5 s) until background retention has brought the room's oldest retained id to `oldest`. */
+const retainedFrom = (hub: Context.Tag.Service<Hub>, room: string, oldest: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 5000
+    while ((yield* hub.bounds(room)).oldest !== oldest && Date.now() < deadline) yield* Effect.sleep("50 millis")
+  })
+
 describe("the embedded store", () => {
   it.scopedLive(
     "a full disk answers unavailable to the send that needed it, then recovers with no hole in the ids",
@@ -47,9 +54,8 @@ describe("the embedded store", () => {
         const dataDir = yield* TempDir.scoped("full-")
         const context = yield* Layer.build(serverOn(dataDir))
         const sql = Context.get(context, SqlClient.SqlClient)
-        const address = Context.get(context, ChatHttpServer.ServerAddress)
         const json = (hello: Record<string, unknown>) =>
-          TestServer.jsonClient(hello).pipe(Effect.provideService(ChatHttpServer.ServerAddress, address))
+          TestServer.jsonClientAt(Context.get(context, ChatHttpServer.ServerAddress), hello)
         const alice = yield* json({ name: "alice", rooms: ["r"] })
         const bob = yield* json({ name: "bob", rooms: ["r"] })
         alice.send({ type: "send", room: "r", text: "before", ref: "a0" })
@@ -81,9 +87,8 @@ describe("the embedded store", () => {
     Effect.gen(function* () {
       const dataDir = yield* TempDir.scoped("emptied-")
       const context = yield* Layer.build(serverOn(dataDir, { historyMaxAge: Duration.millis(300) }))
-      const address = Context.get(context, ChatHttpServer.ServerAddress)
       const json = (hello: Record<string, unknown>) =>
-        TestServer.jsonClient(hello).pipe(Effect.provideService(ChatHttpServer.ServerAddress, address))
+        TestServer.jsonClientAt(Context.get(context, ChatHttpServer.ServerAddress), hello)
       const alice = yield* json({ name: "alice", rooms: ["r"] })
       const bob = yield* json({ name: "bob", rooms: ["r"] })
       bob.send({ type: "send", room: "r", text: "seen", ref: "b1" })
@@ -93,8 +98,7 @@ describe("the embedded store", () => {
       bob.send({ type: "send", room: "r", text: "missed", ref: "b2" })
       yield* bob.nextOf("ack", (f) => f.ref === "b2")
       const hub = Context.get(context, Hub)
-      const deadline = Date.now() + 5000
-      while ((yield* hub.bounds("r")).oldest !== 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
+      yield* retainedFrom(hub, "r", 0)
       expect(yield* hub.bounds("r")).toEqual({ oldest: 0, latest: 2 })
       const back = yield* json({ resume: { token: alice.welcome.resume, since: { r: 1 } } })
       expect(back.welcome.resumed).toBe(false)
@@ -142,8 +146,7 @@ describe("the embedded store", () => {
           const context = yield* backendOn(dataDir, { historyRetain: 5 })
           const hub = Context.get(context, Hub)
           yield* publish(context, "r", 12)
-          const deadline = Date.now() + 5000
-          while ((yield* hub.bounds("r")).oldest !== 8 && Date.now() < deadline) yield* Effect.sleep("50 millis")
+          yield* retainedFrom(hub, "r", 8)
           expect(yield* hub.bounds("r")).toEqual({ oldest: 8, latest: 12 })
           const page = yield* hub.history("r", { limit: 100 })
           expect(page.messages.map((m) => m.id)).toEqual([8, 9, 10, 11, 12])
@@ -153,8 +156,7 @@ describe("the embedded store", () => {
       // Reopened with a short age: every message goes, the ids do not start again.
       const context = yield* backendOn(dataDir, { historyRetain: 5, historyMaxAge: Duration.millis(300) })
       const hub = Context.get(context, Hub)
-      const deadline = Date.now() + 5000
-      while ((yield* hub.bounds("r")).oldest !== 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
+      yield* retainedFrom(hub, "r", 0)
       expect(yield* hub.bounds("r")).toEqual({ oldest: 0, latest: 12 })
       expect((yield* hub.publish("r", { from: "bob", text: "m13" })).id).toBe(13)
     })
@@ -202,10 +204,10 @@ describe("the embedded store", () => {
       const dataDir = yield* TempDir.scoped("paging-")
       const context = yield* Layer.build(serverOn(dataDir))
       yield* publish(context, "r", 350)
-      const address = Context.get(context, ChatHttpServer.ServerAddress)
-      const reader = yield* TestServer.jsonClient({ name: "reader", rooms: ["r"] }).pipe(
-        Effect.provideService(ChatHttpServer.ServerAddress, address)
-      )
+      const reader = yield* TestServer.jsonClientAt(Context.get(context, ChatHttpServer.ServerAddress), {
+        name: "reader",
+        rooms: ["r"]
+      })
       const joined = yield* reader.nextOf("history", (f) => f.room === "r")
       expect(joined.messages.map((m: { id: number }) => m.id)).toEqual(Array.from({ length: 50 }, (_, i) => 301 + i))
       expect(joined.more).toBe(true)

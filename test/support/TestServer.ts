@@ -153,6 +153,13 @@ export const jsonClient = (
     return Object.assign(client, { welcome })
   })
 
+/** `jsonClient` against a server other than the one in context (another node, a restarted binary). */
+export const jsonClientAt = (
+  address: typeof ChatHttpServer.ServerAddress.Service,
+  hello: Record<string, unknown> = {}
+): Effect.Effect<TestClient & { welcome: Received }, never, Scope.Scope> =>
+  jsonClient(hello).pipe(Effect.provideService(ChatHttpServer.ServerAddress, address))
+
 /** A JSON-dialect socket that has not said `hello` yet. */
 export const rawJsonClient = (options: WebSocket.ClientOptions = {}) =>
   Effect.flatMap(chatUrl, (url) => open(url, [SUBPROTOCOL], true, options))
