@@ -73,10 +73,11 @@ const options = {
   commitWindow: Options.float("store-commit-window").pipe(
     Options.withDescription(
       "embedded store: milliseconds a group commit waits for more writes; larger groups cost less CPU and add " +
-        "that much latency (default 5)"
+        "that much latency, 0 to 1000 (default 5)"
     ),
     Options.withDefault(5),
-    Options.map((ms) => Duration.millis(Math.max(0, ms)))
+    // Beyond a second it is no longer a group commit but a stall (and Node's timers overflow at 2^31 ms).
+    Options.map((ms) => Duration.millis(Math.min(1000, Math.max(0, ms))))
   ),
   historyRetain: Options.integer("history-retain").pipe(
     Options.withAlias("history-size"),

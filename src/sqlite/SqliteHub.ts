@@ -224,9 +224,14 @@ const make = (options: SqliteHubOptions) =>
 
     const bounds: HubService["bounds"] = (name) =>
       Effect.gen(function* () {
-        const state = stateOf(name)
-        yield* loaded(name, state)
-        return { oldest: yield* oldest(name), latest: state.committed ?? 0 }
+        // A room held in memory answers its last id; any other is only looked up, not brought into memory.
+        const state = rooms.get(name)
+        const latest =
+          state?.committed ??
+          (yield* sql<{ seq: number }>`SELECT seq FROM rooms WHERE name = ${name}`.pipe(
+            Effect.map((rows) => rows[0]?.seq ?? 0)
+          ))
+        return { oldest: yield* oldest(name), latest }
       }).pipe(Effect.mapError(failed("bounds")))
 
     // Rooms nobody is in leave memory; the store keeps their history and last id.
