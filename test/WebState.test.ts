@@ -88,6 +88,8 @@ const line = (item: Item): string => {
       return `${body.warning ? "!" : "*"} ${body.text}`
     case "pending":
       return `(${body.state}${body.error === undefined ? "" : `: ${body.error}`}) ${body.text}`
+    case "divider":
+      return "--- New messages"
   }
 }
 const lines = (conversation: Conversation) => conversation.items.map(line)
@@ -318,7 +320,8 @@ describe("WebState", () => {
         type: "hello",
         name: "ann",
         rooms: ["lobby"],
-        resume: { token: "token-of-ann", since: { lobby: 1 } }
+        resume: { token: "token-of-ann", since: { lobby: 1 } },
+        features: ["typing", "edits", "reactions", "receipts"]
       })
       client.frame(welcome("ann", ["lobby"], true))
       client.frame(history("lobby", [message("lobby", 2, "bob", "two")]))

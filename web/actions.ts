@@ -2,6 +2,7 @@
 import type { ClientFrame } from "../src/protocol/Protocol.js"
 import { isValidName, isValidRoom } from "../src/protocol/Rules.js"
 import { HELP, parseComposer } from "./commands.js"
+import { takeReply } from "./features.js"
 import type { Conversation } from "./model.js"
 import type { FieldError } from "./state.js"
 import {
@@ -23,13 +24,14 @@ const NOT_CONNECTED = "Not connected right now; try again when the status says O
 const sendText = (s: Step, conversation: Conversation, text: string) => {
   const { state } = s
   const ref = newRef(s)
-  const item = conversation.pendingItem(ref, text, state.me, state.online)
+  const replyTo = takeReply(s, conversation)
+  const item = conversation.pendingItem(ref, text, state.me, state.online, replyTo)
   // The connection writes it at once when online and not holding the outbox for a catch-up.
   state.pendingSends.set(ref, { conversation, written: state.online && !state.outboxHeld })
   insert(s, conversation, item, true)
   const frame: ClientFrame =
     conversation.kind === "room"
-      ? { type: "send", room: conversation.title, text, ref }
+      ? { type: "send", room: conversation.title, text, ...(replyTo === undefined ? {} : { reply_to: replyTo }), ref }
       : { type: "direct", to: conversation.title, text, ref }
   emit(s, { kind: "enqueue", ref, frame })
 }
@@ -158,6 +160,7 @@ export const dropFailed = (s: Step, ref: string, retry: boolean) => {
   const failed = active?.pending(ref)
   if (active === undefined || failed === undefined || failed.body.state !== "failed") return
   active.remove(failed)
+  if (retry && failed.body.replyTo !== undefined) s.state.replyTo = { conversation: active, id: failed.body.replyTo }
   if (retry) sendText(s, active, failed.body.text)
 }
 

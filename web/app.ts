@@ -78,6 +78,15 @@ const dispatch = (event: Event): void => {
   page.render(state, hints)
   // After the render: a hidden form cannot take the focus.
   if (focusSignIn) ui.signInToken.focus()
+  // A render can bring the end of the timeline into view (a room opened) or push it out (a long message above).
+  reportViewing()
+}
+
+/** Tells the state whether what arrives in the open conversation is seen, when that changed. */
+const reportViewing = () => {
+  const visible = document.visibilityState === "visible"
+  const atBottom = page.atBottom()
+  if (visible !== state.visible || atBottom !== state.atBottom) dispatch({ kind: "viewing", visible, atBottom })
 }
 
 const run = (command: Exclude<Command, { kind: "opened" | "stick" | "focusSignIn" }>): void => {
@@ -184,11 +193,18 @@ const listenToComposer = () => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault()
       ui.composer.requestSubmit()
+    } else if (event.key === "Escape" && state.replyTo !== undefined) {
+      event.preventDefault()
+      dispatch({ kind: "cancelReply" })
     }
   })
   ui.composerInput.addEventListener("input", () => {
-    dispatch({ kind: "edited", field: "composer" })
+    dispatch({ kind: "composing", text: ui.composerInput.value })
     autosize()
+  })
+  ui.replyCancel.addEventListener("click", () => {
+    dispatch({ kind: "cancelReply" })
+    ui.composerInput.focus()
   })
 }
 
@@ -221,16 +237,86 @@ const listenToTimeline = () => {
       const movedUp = top < lastScrollTop
       lastScrollTop = top
       if (movedUp && top < 64) dispatch({ kind: "loadOlder" })
+      else if (page.atBottom() !== state.atBottom) reportViewing()
     },
     { passive: true }
   )
+  document.addEventListener("visibilitychange", reportViewing)
   ui.messages.addEventListener("click", (event) => {
     const button = clicked(event, "data-action")
-    const ref = button?.dataset.ref
-    if (button === undefined || ref === undefined) return
-    dispatch({ kind: button.dataset.action === "retry" ? "retry" : "discard", ref })
-    ui.composerInput.focus()
+    if (button === undefined) return
+    const ref = button.dataset.ref
+    if (ref !== undefined) {
+      dispatch({ kind: button.dataset.action === "retry" ? "retry" : "discard", ref })
+      ui.composerInput.focus()
+      return
+    }
+    const id = Number(button.closest<HTMLElement>("li[data-id]")?.dataset.id)
+    if (Number.isInteger(id)) onMessageAction(button, id)
   })
+  ui.messages.addEventListener("submit", (event) => {
+    const form = (event.target as Element).closest<HTMLFormElement>("form.edit-form")
+    if (form === null) return
+    event.preventDefault()
+    const input = form.querySelector<HTMLTextAreaElement>(".edit-input")
+    if (input !== null) dispatch({ kind: "saveEdit", id: Number(form.dataset.id), text: input.value })
+  })
+  ui.messages.addEventListener("keydown", (event) => {
+    const target = event.target as HTMLElement
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && target.classList.contains("edit-input")) {
+      event.preventDefault()
+      target.closest("form")?.requestSubmit()
+    } else if (event.key === "Escape" && state.messageMode !== undefined) {
+      event.preventDefault()
+      dispatch({ kind: "messageMode", id: state.messageMode.id, mode: undefined })
+    }
+  })
+}
+
+/** The controls of message `id`; opening a mode moves the focus into it (closing one gives it back: page.ts). */
+const onMessageAction = (button: HTMLButtonElement, id: number) => {
+  const inMessage = (selector: string) =>
+    ui.messages.querySelector<HTMLElement>(`li[data-id="${id}"] ${selector}`) ?? undefined
+  switch (button.dataset.action) {
+    case "reply":
+      dispatch({ kind: "reply", id })
+      return ui.composerInput.focus()
+    case "react-open":
+      dispatch({ kind: "messageMode", id, mode: "react" })
+      return inMessage(".picker button")?.focus()
+    case "react":
+      if (button.dataset.emoji !== undefined) dispatch({ kind: "react", id, emoji: button.dataset.emoji })
+      return
+    case "edit": {
+      dispatch({ kind: "messageMode", id, mode: "edit" })
+      const input = inMessage(".edit-input") as HTMLTextAreaElement | undefined
+      input?.focus()
+      input?.setSelectionRange(input.value.length, input.value.length)
+      return
+    }
+    case "delete-ask":
+      dispatch({ kind: "messageMode", id, mode: "confirmDelete" })
+      return inMessage(".confirm [data-action='close-mode']")?.focus()
+    case "delete":
+      return dispatch({ kind: "delete", id })
+    case "close-mode":
+      return dispatch({ kind: "messageMode", id, mode: undefined })
+    case "jump":
+      return jumpTo(Number(button.dataset.target))
+  }
+}
+
+/** Shows the original of a reply: scrolled to the middle, highlighted for a moment, and focused. */
+const jumpTo = (id: number) => {
+  const li = ui.messages.querySelector<HTMLElement>(`li[data-id="${id}"]`)
+  if (li === null) return
+  li.scrollIntoView({ block: "center" })
+  li.classList.remove("highlight")
+  // Restarts the highlight's animation when the same original is jumped to twice in a row.
+  void li.offsetWidth
+  li.classList.add("highlight")
+  setTimeout(() => li.classList.remove("highlight"), 2_000)
+  li.focus({ preventScroll: true })
 }
 
 ui.reconnectNow.addEventListener("click", () => connection.connectNow())

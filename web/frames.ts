@@ -4,8 +4,9 @@
  */
 import type * as Protocol from "../src/protocol/Protocol.js"
 import type { ServerFrame } from "../src/protocol/Protocol.js"
-import { nameKey } from "../src/protocol/Rules.js"
-import { type Conversation, conversationId, type PendingItem } from "./model.js"
+import { isFeature, nameKey } from "../src/protocol/Rules.js"
+import * as Features from "./features.js"
+import { type Conversation, conversationId, merge, messageFromWire, type PendingItem } from "./model.js"
 import * as SignIn from "./signin.js"
 import type { PendingSend } from "./state.js"
 import {
@@ -50,6 +51,7 @@ export const onFrame = (s: Step, frame: ServerFrame): void => {
     }
     case "left": {
       const room = roomOf(s, frame.room)
+      if (room !== undefined) Features.stopTyping(room, frame.name)
       if (room?.removeMember(frame.name)) addEvent(s, room, `${frame.name} left`)
       return
     }
@@ -61,6 +63,16 @@ export const onFrame = (s: Step, frame: ServerFrame): void => {
       return onError(s, frame)
     case "pong":
       return
+    case "typing":
+      return Features.onTyping(s, frame)
+    case "edited":
+      return Features.onEdited(s, frame)
+    case "deleted":
+      return Features.onDeleted(s, frame)
+    case "reaction":
+      return Features.onReaction(s, frame)
+    case "unread":
+      return Features.onUnread(s, frame)
   }
 }
 
@@ -78,6 +90,8 @@ const onWelcome = (s: Step, welcome: Welcome) => {
   state.authDetail = undefined
   emit(s, { kind: "showName", name: welcome.name, force: false })
   state.resumeToken = welcome.resume
+  state.featuresKnown = welcome.features !== undefined
+  state.features = new Set((welcome.features ?? []).filter(isFeature))
   // Requests other than sends were tied to the old socket; their answers will not come.
   state.requests.clear()
   for (const conversation of state.conversations.values()) conversation.loadingOlder = undefined
@@ -166,11 +180,13 @@ const matchPending = (s: Step, room: Conversation, message: Protocol.Message): P
 const onMessage = (s: Step, message: Protocol.Message, arrival: "live" | "catch-up" | "history") => {
   const room = roomOf(s, message.room)
   if (room === undefined) return
-  const existing = room.hasMessage(message.id)
-  if (existing !== undefined) {
-    if (existing.body.kind === "message" && existing.body.provisional) {
-      room.replace(existing, { ...existing, body: { ...existing.body, at: message.at, provisional: false } })
-    }
+  if (room.hasMessage(message.id) !== undefined) {
+    // A history copy is the message as it is now; a live one repeats what arrived first and carries no reactions.
+    const now = arrival === "live" ? undefined : messageFromWire(message, false)
+    room.updateMessage(message.id, (shown) => {
+      const timed = shown.provisional ? { ...shown, at: message.at, provisional: false } : shown
+      return now === undefined ? timed : merge(timed, now)
+    })
     return
   }
   if (arrival === "live" && room.initialized && room.maxId >= 0 && message.id > room.maxId + 1) {
@@ -179,9 +195,10 @@ const onMessage = (s: Step, message: Protocol.Message, arrival: "live" | "catch-
   const pending = matchPending(s, room, message)
   if (pending !== undefined) settlePending(s, room, pending)
   const mine = pending !== undefined || s.state.isMe(message.from)
-  const { at, from, id, text } = message
-  const item = room.messageItem({ kind: "message", id, from, text, at, mine, provisional: false })
-  if (!insert(s, room, item, mine) || mine || arrival === "history") return
+  if (arrival === "live") Features.stopTyping(room, message.from)
+  const item = room.messageItem(messageFromWire(message, mine))
+  const { from, text } = message
+  if (!insert(s, room, item, mine) || mine || arrival === "history" || message.deleted === true) return
   if (room !== s.state.active) room.unread++
   else if (arrival === "live") emit(s, { kind: "announce", text: `${from} in ${message.room}: ${text}` })
 }
@@ -203,6 +220,7 @@ const onHistory = (s: Step, history: Protocol.History) => {
   for (const message of history.messages) {
     onMessage(s, message, arrival === "catch-up" && message.id > newestBefore ? "catch-up" : "history")
   }
+  if (!room.initialized) Features.onFirstHistory(s, room)
   const oldest = history.messages[0]
   if (isPage) {
     room.loadingOlder = undefined
@@ -236,6 +254,7 @@ const onDirect = (s: Step, direct: Protocol.Direct) => {
 const onRenamed = (s: Step, from: string, to: string) => {
   const { state } = s
   const me = state.isMe(from)
+  for (const conversation of state.joinedRooms()) Features.stopTyping(conversation, from)
   if (me) {
     state.me = to
     emit(s, { kind: "showName", name: to, force: false })
@@ -265,6 +284,7 @@ const onAck = (s: Step, ref: string, id: number | undefined) => {
   const request = s.state.requests.get(ref)
   if (request === undefined) return
   s.state.requests.delete(ref)
+  if (Features.isFeatureRequest(request)) return Features.onRequestAck(s, request)
   switch (request.kind) {
     case "nick":
       emit(s, { kind: "rememberName", name: request.name })
@@ -295,8 +315,10 @@ const onSendAck = (s: Step, pending: PendingSend, ref: string, id: number | unde
     settlePending(s, conversation, item)
     if (conversation.hasMessage(id) === undefined) {
       // Our own copy may trail the ack: show the message now, with the server's time once the copy arrives.
-      const body = { kind: "message", id, from: s.state.me, text: item.body.text, at: s.now } as const
-      insert(s, conversation, conversation.messageItem({ ...body, mine: true, provisional: true }))
+      const { replyTo, text } = item.body
+      const message = { type: "message", room: conversation.title, id, from: s.state.me, text, at: s.now } as const
+      const body = messageFromWire({ ...message, ...(replyTo === undefined ? {} : { reply_to: replyTo }) }, true)
+      insert(s, conversation, conversation.messageItem({ ...body, provisional: true }))
     }
     return
   }
@@ -328,6 +350,7 @@ const onError = (s: Step, error: ErrorFrame) => {
   }
   const request = error.ref === undefined ? undefined : state.requests.get(error.ref)
   if (error.ref !== undefined) state.requests.delete(error.ref)
+  if (request !== undefined && Features.isFeatureRequest(request)) return Features.onRequestError(s, request, error)
   switch (request?.kind) {
     case "nick": {
       const shown = error.code === "forbidden" ? signedInName(state.me) : text

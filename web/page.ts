@@ -4,10 +4,10 @@
  * timeline is reconciled item by item, so a new message is inserted in place and the reader's scroll position holds.
  */
 import { byId, h, replaceChildren, setText } from "./dom.js"
-import type { Conversation, Item } from "./model.js"
+import { badgeText, type Conversation, type Item, type Quote, typingLine } from "./model.js"
 import { signInPrompt } from "./signin.js"
 import type { ChatState, FieldError } from "./state.js"
-import { renderItem } from "./view.js"
+import { type ItemContext, renderItem } from "./view.js"
 
 export const pageElements = () => ({
   status: byId("status"),
@@ -47,6 +47,10 @@ export const pageElements = () => ({
   historyStart: byId("history-start"),
   messages: byId<HTMLOListElement>("messages"),
   emptyState: byId("empty-state"),
+  typing: byId("typing"),
+  replyBar: byId("reply-bar"),
+  replyText: byId("reply-text"),
+  replyCancel: byId<HTMLButtonElement>("reply-cancel"),
   composer: byId<HTMLFormElement>("composer"),
   composerInput: byId<HTMLTextAreaElement>("composer-input"),
   composerError: byId("composer-error"),
@@ -65,6 +69,8 @@ export interface TimelineHints {
 
 export interface Page {
   readonly render: (state: ChatState, hints: TimelineHints) => void
+  /** The timeline is scrolled to its end (or too short to scroll): its newest message is on screen. */
+  readonly atBottom: () => boolean
 }
 
 export const makePage = (ui: PageElements): Page => {
@@ -74,9 +80,14 @@ export const makePage = (ui: PageElements): Page => {
   const members = memo(membersKey, (state: ChatState) => renderMembers(ui, state))
   const identity = memo(identityKey, (state: ChatState) => renderIdentity(ui, state))
   const signIn = memo(signInKey, (state: ChatState) => renderSignIn(ui, state))
+  const typing = memo(typingKey, (state: ChatState) => renderTyping(ui, state))
+  const reply = memo(replyKey, (state: ChatState) => renderReply(ui, state))
   return {
+    atBottom: timeline.atBottom,
     render: (state, hints) => {
       timeline.render(state, hints)
+      typing(state)
+      reply(state)
       sidebar(state)
       header(state)
       members(state)
@@ -106,32 +117,95 @@ const memo = <A>(key: (a: A) => string, render: (a: A) => void) => {
 // Timeline
 // ---------------------------------------------------------------------------------------------------------------------
 
+/** What the timeline shows besides the items, the same for all of them: a change redraws the whole timeline. */
+const timelineKey = (state: ChatState) =>
+  JSON.stringify([state.me, state.featuresKnown, state.has("edits"), state.has("reactions")])
+
+/** What an item looks like beyond the item itself: its open edit form, picker or question. */
+const itemMode = (state: ChatState, item: Item) => {
+  const open = state.messageMode
+  return open !== undefined &&
+    open.conversation === state.active &&
+    item.body.kind === "message" &&
+    item.body.id === open.id
+    ? open.mode
+    : undefined
+}
+
+/** The focused control of a message, to put the focus back on its replacement when the message is redrawn. */
+interface FocusedControl {
+  readonly id: string
+  readonly action: string | undefined
+  readonly emoji: string | undefined
+  readonly returnTo: string | undefined
+}
+
 const makeTimeline = (ui: PageElements) => {
   let shown: Conversation | undefined
-  const elements = new Map<Item, HTMLLIElement>()
+  let shownKey = ""
+  const elements = new Map<Item, { readonly li: HTMLLIElement; readonly mode: string | undefined }>()
 
   const nearBottom = () => ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 48
   const scrollToBottom = () => {
     ui.scroller.scrollTop = ui.scroller.scrollHeight
   }
-  const element = (item: Item, me: string) => {
-    const li = renderItem(item, me)
-    elements.set(item, li)
+  const element = (item: Item, state: ChatState) => {
+    const mode = itemMode(state, item)
+    const context: ItemContext = {
+      you: state.me,
+      reply: state.featuresKnown,
+      edits: state.has("edits"),
+      reactions: state.has("reactions"),
+      mode
+    }
+    const li = renderItem(item, context)
+    elements.set(item, { li, mode })
     return li
   }
 
-  const showAll = (conversation: Conversation | undefined, me: string) => {
-    shown = conversation
+  const showAll = (state: ChatState) => {
+    shown = state.active
+    shownKey = timelineKey(state)
     elements.clear()
-    replaceChildren(ui.messages, ...(conversation?.items ?? []).map((item) => element(item, me)))
+    replaceChildren(ui.messages, ...(shown?.items ?? []).map((item) => element(item, state)))
     scrollToBottom()
   }
 
-  /** Removes the elements of items that left, inserts those that came; existing elements keep their order. */
-  const reconcile = (items: ReadonlyArray<Item>, me: string, stick: boolean) => {
+  const focusedControl = (): FocusedControl | undefined => {
+    const active = document.activeElement
+    if (!(active instanceof HTMLElement) || !ui.messages.contains(active)) return undefined
+    const id = active.closest<HTMLElement>("li[data-id]")?.dataset.id
+    if (id === undefined) return undefined
+    return { id, action: active.dataset.action, emoji: active.dataset.emoji, returnTo: active.dataset.return }
+  }
+
+  /** The same control in the message's new element, else the one that opened the closed mode, else the message. */
+  const restoreFocus = (control: FocusedControl) => {
+    if (document.activeElement instanceof HTMLElement && ui.messages.contains(document.activeElement)) return
+    const li = ui.messages.querySelector<HTMLElement>(`li[data-id="${control.id}"]`)
+    if (li === null) return
+    const buttons = [...li.querySelectorAll<HTMLElement>("[data-action]")]
+    const same = buttons.find((b) => b.dataset.action === control.action && b.dataset.emoji === control.emoji)
+    const opener = buttons.find((b) => control.returnTo !== undefined && b.dataset.action === control.returnTo)
+    const editing = control.returnTo === "edit" ? li.querySelector<HTMLElement>(".edit-input") : null
+    ;(same ?? editing ?? opener ?? li).focus({ preventScroll: true })
+  }
+
+  /** An edit form redrawn (a reaction arrived meanwhile) keeps what was typed in it. */
+  const takeDrafts = (li: HTMLLIElement, drafts: Map<string, string>) => {
+    const input = li.querySelector<HTMLTextAreaElement>(".edit-input")
+    if (input !== null && li.dataset.id !== undefined) drafts.set(li.dataset.id, input.value)
+  }
+
+  /** Removes the elements of items that left or look different now, inserts the new ones in place. */
+  const reconcile = (state: ChatState, stick: boolean) => {
+    const items = state.active?.items ?? []
+    const focus = focusedControl()
+    const drafts = new Map<string, string>()
     const present = new Set(items)
-    for (const [item, li] of elements) {
-      if (present.has(item)) continue
+    for (const [item, { li, mode }] of elements) {
+      if (present.has(item) && mode === itemMode(state, item)) continue
+      takeDrafts(li, drafts)
       li.remove()
       elements.delete(item)
     }
@@ -142,17 +216,23 @@ const makeTimeline = (ui: PageElements) => {
     let next: HTMLLIElement | null = null
     for (let i = items.length - 1; i >= 0; i--) {
       const item = items[i]!
-      const existing = elements.get(item)
-      next = existing ?? ui.messages.insertBefore(element(item, me), next)
+      const existing = elements.get(item)?.li
+      next = existing ?? ui.messages.insertBefore(element(item, state), next)
     }
+    for (const [id, draft] of drafts) {
+      const input = ui.messages.querySelector<HTMLTextAreaElement>(`li[data-id="${id}"] .edit-input`)
+      if (input !== null) input.value = draft
+    }
+    if (focus !== undefined) restoreFocus(focus)
     if (prepended && !wasAtBottom) ui.scroller.scrollTop = ui.scroller.scrollHeight - anchor
     else if (wasAtBottom || stick) scrollToBottom()
   }
 
   return {
+    atBottom: nearBottom,
     render: (state: ChatState, hints: TimelineHints) => {
-      if (hints.opened || state.active !== shown) showAll(state.active, state.me)
-      else reconcile(state.active?.items ?? [], state.me, hints.stick)
+      if (hints.opened || state.active !== shown || timelineKey(state) !== shownKey) showAll(state)
+      else reconcile(state, hints.stick)
     }
   }
 }
@@ -161,7 +241,7 @@ const makeTimeline = (ui: PageElements) => {
 // Sections
 // ---------------------------------------------------------------------------------------------------------------------
 
-const sidebarKey = (state: ChatState) =>
+const sidebarKey = (state: ChatState): string =>
   JSON.stringify([state.active?.id, [...state.conversations.values()].map((c) => [c.id, c.title, c.unread])])
 
 const conversationButton = (conversation: Conversation, label: string, active: boolean) =>
@@ -178,7 +258,12 @@ const conversationButton = (conversation: Conversation, label: string, active: b
       },
       h("span", { class: "conversation-name" }, label),
       conversation.unread > 0 &&
-        h("span", { class: "badge" }, String(conversation.unread), h("span", { class: "visually-hidden" }, " unread"))
+        h(
+          "span",
+          { class: "badge" },
+          badgeText(conversation.unread),
+          h("span", { class: "visually-hidden" }, " unread")
+        )
     )
   )
 
@@ -196,7 +281,7 @@ const renderSidebar = (ui: PageElements, state: ChatState) => {
     }
   }
   const unread = [...state.conversations.values()].reduce((sum, c) => sum + c.unread, 0)
-  document.title = unread > 0 ? `(${unread}) effect-chat` : "effect-chat"
+  document.title = unread > 0 ? `(${badgeText(unread)}) effect-chat` : "effect-chat"
   ui.roomsToggle.classList.toggle("has-unread", unread > 0)
 }
 
@@ -336,4 +421,31 @@ const renderComposerError = (ui: PageElements, error: string | undefined) => {
 const renderNotice = (ui: PageElements, notice: string | undefined) => {
   ui.notice.hidden = notice === undefined
   if (notice !== undefined) setText(ui.noticeText, notice)
+}
+
+const typingKey = (state: ChatState) => JSON.stringify(state.active?.typingNames() ?? [])
+
+const renderTyping = (ui: PageElements, state: ChatState) => {
+  setText(ui.typing, typingLine(state.active?.typingNames() ?? []) ?? "")
+}
+
+const quoteWords = (quote: Quote) =>
+  quote.kind === "missing"
+    ? "a message not loaded"
+    : `${quote.from}: ${quote.kind === "deleted" ? "[deleted]" : quote.excerpt}`
+
+const replyKey = (state: ChatState) => {
+  const reply = state.replyTo
+  return JSON.stringify(reply === undefined ? null : [reply.conversation.id, reply.conversation.quoteOf(reply.id)])
+}
+
+const renderReply = (ui: PageElements, state: ChatState) => {
+  const reply = state.replyTo
+  ui.replyBar.hidden = reply === undefined
+  if (reply === undefined) return
+  replaceChildren(
+    ui.replyText,
+    "Replying to ",
+    h("span", { class: "quote-text" }, quoteWords(reply.conversation.quoteOf(reply.id)))
+  )
 }

@@ -8,8 +8,9 @@
  * each update, the ref prefix with the state), so the whole client logic runs and is tested in Node.
  */
 import type { ClientFrame, Hello, ServerFrame } from "../src/protocol/Protocol.js"
-import { isValidName, nameKey } from "../src/protocol/Rules.js"
+import { type Feature, FEATURES, isValidName, nameKey } from "../src/protocol/Rules.js"
 import * as Actions from "./actions.js"
+import * as Features from "./features.js"
 import * as Frames from "./frames.js"
 import type { Conversation } from "./model.js"
 import * as SignIn from "./signin.js"
@@ -42,6 +43,20 @@ export type Request =
   | { readonly kind: "history"; readonly room: string }
   /** A new token for the live connection; kept once the server acknowledges it. */
   | { readonly kind: "refresh"; readonly token: string }
+  | { readonly kind: "edit"; readonly room: string; readonly id: number; readonly text: string }
+  | { readonly kind: "delete"; readonly room: string; readonly id: number }
+  | { readonly kind: "react"; readonly room: string; readonly id: number; readonly emoji: string; readonly on: boolean }
+  /** A read marker moved: its answer changes nothing (the `unread` frame does), and a refusal is not the user's. */
+  | { readonly kind: "read" }
+
+/** What a message's own controls show instead of its action buttons: its edit form, the reaction picker, or a question. */
+export type MessageMode = "edit" | "react" | "confirmDelete"
+
+/** A message of a conversation that a part of the page is about (a reply being written, an open edit form). */
+export interface MessageRef {
+  readonly conversation: Conversation
+  readonly id: number
+}
 
 /**
  * Why the sign-in form is shown: the server needs a token and this tab had none, refused the one it had, or the
@@ -92,6 +107,19 @@ export class ChatState {
   guestsRefused = false
   /** The server's words in the `unauthorized` that comes before its 4001 close, for the form to show. */
   authDetail: string | undefined = undefined
+  /** The chat features the server enabled at the last `welcome` (none before one, or from an older server). */
+  features: ReadonlySet<Feature> = new Set()
+  /** The server knows `hello.features` at all, and with it replies (which need no feature of their own). */
+  featuresKnown = false
+  /** The message the next send from the composer answers. */
+  replyTo: MessageRef | undefined = undefined
+  /** One message at a time has its edit form, reaction picker or delete question open. */
+  messageMode: (MessageRef & { readonly mode: MessageMode }) | undefined = undefined
+  /** The tab is shown, and the active conversation is scrolled to its end: what arrives there is seen. */
+  visible = true
+  atBottom = true
+  /** When this page last said it was typing, by room. */
+  readonly typingSent = new Map<string, number>()
 
   /**
    * `refPrefix` tells this page's request refs from another tab's; `session` is what an earlier page stored;
@@ -136,8 +164,13 @@ export class ChatState {
       ...(name !== undefined ? { name } : {}),
       ...(rooms !== undefined ? { rooms } : {}),
       ...(this.resumeToken !== undefined ? { resume: { token: this.resumeToken, since } } : {}),
-      ...(this.authToken !== undefined ? { token: this.authToken } : {})
+      ...(this.authToken !== undefined ? { token: this.authToken } : {}),
+      features: [...FEATURES]
     }
+  }
+
+  has(feature: Feature): boolean {
+    return this.features.has(feature)
   }
 }
 
@@ -169,9 +202,23 @@ export type Event =
   /** The user typed in a field, which hides the error shown for it. */
   | { readonly kind: "edited"; readonly field: "name" | "join" | "composer" | "signIn" }
   | { readonly kind: "dismissNotice" }
+  /** The composer's text changed to this (the user is typing). */
+  | { readonly kind: "composing"; readonly text: string }
+  /** The controls of message `id` of the active conversation. */
+  | { readonly kind: "reply"; readonly id: number }
+  | { readonly kind: "cancelReply" }
+  /** Open (or with `mode` undefined, close) the edit form, reaction picker or delete question of a message. */
+  | { readonly kind: "messageMode"; readonly id: number; readonly mode: MessageMode | undefined }
+  | { readonly kind: "saveEdit"; readonly id: number; readonly text: string }
+  | { readonly kind: "delete"; readonly id: number }
+  /** Toggle our reaction `emoji` on a message. */
+  | { readonly kind: "react"; readonly id: number; readonly emoji: string }
+  /** Whether the tab is visible and the timeline scrolled to its end changed. */
+  | { readonly kind: "viewing"; readonly visible: boolean; readonly atBottom: boolean }
   /** Timers started by a `later` command. */
   | { readonly kind: "releaseDue"; readonly welcome: number }
   | { readonly kind: "echoDue"; readonly ref: string }
+  | { readonly kind: "typingDue"; readonly room: string }
 
 export type Command =
   /** A request that only makes sense on the current connection (dropped when offline). */
@@ -205,6 +252,8 @@ export type Command =
 export const update = (state: ChatState, event: Event, now: number): ReadonlyArray<Command> => {
   const step: Step = { state, now, commands: [] }
   handle(step, event)
+  // Whatever the event, what is on screen now may be news the user just saw.
+  Features.markSeen(step)
   return step.commands
 }
 
@@ -246,5 +295,26 @@ const handle = (s: Step, event: Event): void => {
     case "dismissNotice":
       s.state.notice = undefined
       return
+    case "composing":
+      return Features.composing(s, event.text)
+    case "reply":
+      return Features.startReply(s, event.id)
+    case "cancelReply":
+      s.state.replyTo = undefined
+      return
+    case "messageMode":
+      return Features.setMessageMode(s, event.id, event.mode)
+    case "saveEdit":
+      return Features.saveEdit(s, event.id, event.text)
+    case "delete":
+      return Features.deleteMessage(s, event.id)
+    case "react":
+      return Features.toggleOwnReaction(s, event.id, event.emoji)
+    case "viewing":
+      s.state.visible = event.visible
+      s.state.atBottom = event.atBottom
+      return
+    case "typingDue":
+      return Features.onTypingDue(s, event.room)
   }
 }

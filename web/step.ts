@@ -56,9 +56,27 @@ export const removeConversation = (s: Step, conversation: Conversation) => {
 }
 
 export const activate = (s: Step, conversation: Conversation | undefined) => {
-  s.state.active = conversation
-  if (conversation !== undefined) conversation.unread = 0
+  const { state } = s
+  state.active = conversation
+  // A reply or an open edit form belongs to the conversation it was started in.
+  if (state.replyTo?.conversation !== conversation) state.replyTo = undefined
+  if (state.messageMode?.conversation !== conversation) state.messageMode = undefined
+  if (conversation !== undefined) {
+    placeDivider(s, conversation)
+    conversation.unread = 0
+  }
   emit(s, { kind: "opened" })
+}
+
+/**
+ * The "New messages" line goes after the last message read, when there are unread ones. With read markers on, a
+ * room just joined learns where that is from its `unread` frame, which is still to come.
+ */
+const placeDivider = (s: Step, conversation: Conversation) => {
+  if (conversation.kind !== "room") return
+  const unread = conversation.unread > 0
+  conversation.dividerSettled = unread || !s.state.has("receipts") || conversation.unreadKnown
+  conversation.setDivider(unread ? conversation.readUpTo : undefined)
 }
 
 /** Adds an item to the timeline; false when it was already there. `stick`: the user should see it now. */

@@ -1,0 +1,290 @@
+/**
+ * The chat features (PROTOCOL.md, "Chat features") applied to the state: replies, typing hints, edits and
+ * deletions, reactions and read markers, from the server's frames and from what the user does alike.
+ *
+ * Every change frame is applied so that applying it again changes nothing: after a resume the server sends the
+ * changes made while the page was away, some of which it may already have seen.
+ */
+import type * as Protocol from "../src/protocol/Protocol.js"
+import type { ErrorCode } from "../src/protocol/Rules.js"
+import {
+  checkEmoji,
+  checkText,
+  MAX_TEXT_CODE_POINTS,
+  nameKey,
+  TYPING_INTERVAL_MS,
+  TYPING_SHOWN_MS,
+  UNREAD_CAP
+} from "../src/protocol/Rules.js"
+import { type Conversation, type MessageBody, merge, reactedBy, toggleReaction } from "./model.js"
+import type { MessageMode, Request } from "./state.js"
+import { emit, ERROR_TEXT, newRef, roomOf, type Step } from "./step.js"
+
+/** The emoji the picker offers; any other emoji someone else used can be added with its chip. */
+export const PICKER = ["👍", "❤️", "😂", "🎉", "😮", "😢"] as const
+
+const NOT_CONNECTED = "Not connected right now; try again when the status says Online."
+
+/** Words for the refusals of edit, delete and react. */
+const CHANGE_ERROR_TEXT: Partial<Record<ErrorCode, string>> = {
+  forbidden: "Only its author can change a message.",
+  no_such_message: "That message is no longer there.",
+  too_many_reactions: "That message cannot take more kinds of reactions.",
+  message_too_long: ERROR_TEXT.message_too_long!,
+  invalid_frame: "The server did not accept that."
+}
+
+/** A room's message, when it is loaded and not deleted: what the actions may change. */
+const liveMessage = (conversation: Conversation | undefined, id: number): MessageBody | undefined => {
+  const body = conversation?.kind === "room" ? conversation.hasMessage(id)?.body : undefined
+  return body?.kind === "message" && !body.deleted ? body : undefined
+}
+
+const activeRoom = (s: Step): Conversation | undefined => (s.state.active?.kind === "room" ? s.state.active : undefined)
+
+const sendRequest = (s: Step, request: Request, frame: (ref: string) => Protocol.ClientFrame): boolean => {
+  if (!s.state.online) {
+    s.state.composerError = NOT_CONNECTED
+    return false
+  }
+  const ref = newRef(s)
+  s.state.requests.set(ref, request)
+  emit(s, { kind: "send", frame: frame(ref) })
+  return true
+}
+
+const closeMode = (s: Step, room: Conversation, id: number, mode?: MessageMode) => {
+  const open = s.state.messageMode
+  if (open?.conversation === room && open.id === id && (mode === undefined || open.mode === mode)) {
+    s.state.messageMode = undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Server frames
+// ---------------------------------------------------------------------------------------------------------------------
+
+export const onTyping = (s: Step, frame: Protocol.Typing) => {
+  const room = roomOf(s, frame.room)
+  // Our own hint comes back from the server when another tab of ours types.
+  if (room === undefined || s.state.isMe(frame.name)) return
+  room.typing.set(nameKey(frame.name), { name: frame.name, until: s.now + TYPING_SHOWN_MS })
+  emit(s, { kind: "later", ms: TYPING_SHOWN_MS, event: { kind: "typingDue", room: frame.room } })
+}
+
+export const onTypingDue = (s: Step, roomName: string) => {
+  const room = roomOf(s, roomName)
+  if (room === undefined) return
+  let next = Number.POSITIVE_INFINITY
+  for (const [key, typing] of room.typing) {
+    if (typing.until <= s.now) room.typing.delete(key)
+    else next = Math.min(next, typing.until)
+  }
+  // A timer that fired a little early must not leave a hint on screen for good.
+  if (Number.isFinite(next)) emit(s, { kind: "later", ms: next - s.now, event: { kind: "typingDue", room: roomName } })
+}
+
+/** `name` said something, left or changed name: whatever they were typing is done. */
+export const stopTyping = (room: Conversation, name: string) => {
+  room.typing.delete(nameKey(name))
+}
+
+export const onEdited = (s: Step, frame: Protocol.Edited) => {
+  roomOf(s, frame.room)?.updateMessage(frame.id, (shown) =>
+    merge(shown, { text: frame.text, edited: frame.at, deleted: false, reactions: shown.reactions })
+  )
+}
+
+export const onDeleted = (s: Step, frame: Protocol.Deleted) => {
+  const room = roomOf(s, frame.room)
+  if (room === undefined) return
+  const shown = liveMessage(room, frame.id)
+  const changed = room.updateMessage(frame.id, (body) => merge(body, { ...body, deleted: true }))
+  if (!changed || shown === undefined) return
+  // The server counts messages that are not deleted; a count at the cap says "at least", so it stays.
+  const counted = !shown.mine && room !== s.state.active && frame.id > room.readUpTo
+  if (counted && room.unread > 0 && room.unread < UNREAD_CAP) room.unread--
+  closeMode(s, room, frame.id)
+}
+
+export const onReaction = (s: Step, frame: Protocol.Reaction) => {
+  applyReaction(roomOf(s, frame.room), frame.id, frame.emoji, frame.name, frame.on)
+}
+
+const applyReaction = (room: Conversation | undefined, id: number, emoji: string, name: string, on: boolean) =>
+  room?.updateMessage(id, (shown) => {
+    if (shown.deleted) return shown
+    const reactions = toggleReaction(shown.reactions, emoji, name, on)
+    return reactions === shown.reactions ? shown : { ...shown, reactions }
+  })
+
+export const onUnread = (s: Step, frame: Protocol.Unread) => {
+  const room = roomOf(s, frame.room)
+  if (room === undefined) return
+  room.unreadKnown = true
+  room.readUpTo = Math.max(room.readUpTo, frame.last_read)
+  // The server has this marker: no need to tell it again (a marker never moves back).
+  room.readSent = Math.max(room.readSent, frame.last_read)
+  if (room === s.state.active) {
+    // The open room counts nothing (its news is on screen), but this is where its news starts.
+    if (!room.dividerSettled) {
+      room.setDivider(frame.count > 0 ? frame.last_read : undefined)
+      room.dividerSettled = true
+    }
+    return
+  }
+  room.unread = frame.count
+}
+
+/** The join history of a room without read markers on the server: it is what was there, not news. */
+export const onFirstHistory = (s: Step, room: Conversation) => {
+  if (!s.state.has("receipts")) room.readUpTo = Math.max(room.readUpTo, room.maxId)
+}
+
+/**
+ * After every update: when the open room's newest message is on screen (tab visible, scrolled to the end), it is
+ * read; the server hears of it once per new newest id.
+ */
+export const markSeen = (s: Step) => {
+  const { state } = s
+  const room = activeRoom(s)
+  if (room === undefined || !state.visible || !state.atBottom || room.maxId < 0) return
+  const newest = room.maxId
+  room.readUpTo = Math.max(room.readUpTo, newest)
+  if (!state.has("receipts") || !state.online || newest <= room.readSent) return
+  room.readSent = newest
+  const ref = newRef(s)
+  state.requests.set(ref, { kind: "read" })
+  emit(s, { kind: "send", frame: { type: "read", room: room.title, id: newest, ref } })
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// What the user does
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** The composer's text changed: tell the room, at most once a second, unless it is a command or empty. */
+export const composing = (s: Step, text: string) => {
+  const { state } = s
+  state.composerError = undefined
+  const room = activeRoom(s)
+  if (room === undefined || !state.has("typing") || !state.online) return
+  if (text.trim() === "" || (text.startsWith("/") && !text.startsWith("//"))) return
+  const last = state.typingSent.get(room.title)
+  if (last !== undefined && s.now - last < TYPING_INTERVAL_MS) return
+  state.typingSent.set(room.title, s.now)
+  emit(s, { kind: "send", frame: { type: "typing", room: room.title } })
+}
+
+export const startReply = (s: Step, id: number) => {
+  const room = activeRoom(s)
+  if (room === undefined || !s.state.featuresKnown || liveMessage(room, id) === undefined) return
+  s.state.replyTo = { conversation: room, id }
+  s.state.messageMode = undefined
+}
+
+/** Opens the edit form, picker or delete question of a message (the same one again closes it), or closes it. */
+export const setMessageMode = (s: Step, id: number, mode: MessageMode | undefined) => {
+  const room = activeRoom(s)
+  const open = s.state.messageMode
+  if (
+    room === undefined ||
+    mode === undefined ||
+    (open?.conversation === room && open.id === id && open.mode === mode)
+  ) {
+    if (room !== undefined) closeMode(s, room, id)
+    return
+  }
+  const body = liveMessage(room, id)
+  if (body === undefined) return
+  const allowed = mode === "react" ? s.state.has("reactions") : s.state.has("edits") && body.mine
+  if (allowed) s.state.messageMode = { conversation: room, id, mode }
+}
+
+const TOO_LONG = `Messages are at most ${MAX_TEXT_CODE_POINTS.toLocaleString("en")} characters.`
+
+export const saveEdit = (s: Step, id: number, raw: string) => {
+  const room = activeRoom(s)
+  const body = liveMessage(room, id)
+  if (room === undefined || body === undefined || !body.mine) return
+  const text = raw.replace(/\s+$/, "")
+  const problem = checkText(text)
+  if (problem !== undefined) {
+    s.state.composerError = problem === "blank" ? "A message cannot be empty: delete it instead." : TOO_LONG
+    return
+  }
+  if (text === body.text) return closeMode(s, room, id)
+  s.state.composerError = undefined
+  sendRequest(s, { kind: "edit", room: room.title, id, text }, (ref) => ({
+    type: "edit",
+    room: room.title,
+    id,
+    text,
+    ref
+  }))
+}
+
+export const deleteMessage = (s: Step, id: number) => {
+  const room = activeRoom(s)
+  const body = liveMessage(room, id)
+  if (room === undefined || body === undefined || !body.mine) return
+  sendRequest(s, { kind: "delete", room: room.title, id }, (ref) => ({ type: "delete", room: room.title, id, ref }))
+}
+
+export const toggleOwnReaction = (s: Step, id: number, emoji: string) => {
+  const room = activeRoom(s)
+  const body = liveMessage(room, id)
+  if (room === undefined || body === undefined || !s.state.has("reactions") || !checkEmoji(emoji)) return
+  const group = body.reactions.find((g) => g.emoji === emoji)
+  const on = group === undefined || !reactedBy(group, s.state.me)
+  const request = { kind: "react", room: room.title, id, emoji, on } as const
+  if (sendRequest(s, request, (ref) => ({ type: "react", room: room.title, id, emoji, on, ref }))) {
+    closeMode(s, room, id, "react")
+  }
+}
+
+/** Text sent with `reply_to` when the composer is answering a message of `conversation`. */
+export const takeReply = (s: Step, conversation: Conversation): number | undefined => {
+  const reply = s.state.replyTo
+  if (reply === undefined || reply.conversation !== conversation) return undefined
+  s.state.replyTo = undefined
+  return reply.id
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Answers to the requests above
+// ---------------------------------------------------------------------------------------------------------------------
+
+type FeatureRequest = Extract<Request, { kind: "edit" | "delete" | "react" | "read" }>
+
+export const isFeatureRequest = (request: Request): request is FeatureRequest =>
+  request.kind === "edit" || request.kind === "delete" || request.kind === "react" || request.kind === "read"
+
+/**
+ * The server did it. Its change frame may come before or after this `ack` (or, without the feature, never): the
+ * change is applied here too, which the frame then repeats without effect.
+ */
+export const onRequestAck = (s: Step, request: FeatureRequest) => {
+  if (request.kind === "read") return
+  const room = roomOf(s, request.room)
+  if (room === undefined) return
+  switch (request.kind) {
+    case "edit":
+      room.updateMessage(request.id, (shown) =>
+        shown.text === request.text ? shown : merge(shown, { ...shown, text: request.text, edited: s.now })
+      )
+      return closeMode(s, room, request.id, "edit")
+    case "delete":
+      room.updateMessage(request.id, (shown) => merge(shown, { ...shown, deleted: true }))
+      return closeMode(s, room, request.id)
+    case "react":
+      applyReaction(room, request.id, request.emoji, s.state.me, request.on)
+      return
+  }
+}
+
+/** Refused: said by the composer, where the page shows errors of what the user just did. A form stays open. */
+export const onRequestError = (s: Step, request: FeatureRequest, error: typeof Protocol.ErrorFrame.Type) => {
+  // A read marker the server would not move (the room was left meanwhile) is nothing the user did or can fix.
+  if (request.kind === "read") return
+  s.state.composerError = CHANGE_ERROR_TEXT[error.code] ?? error.message
+}
