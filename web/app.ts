@@ -242,6 +242,15 @@ const listenToTimeline = () => {
     { passive: true }
   )
   document.addEventListener("visibilitychange", reportViewing)
+  ui.scroller.addEventListener("keydown", (event) => {
+    const target = event.target as HTMLElement
+    const key = event.key
+    if (key !== "ArrowUp" && key !== "ArrowDown" && key !== "Home" && key !== "End") return
+    // The scroller keeps Home and End for scrolling; a field keeps all four for its caret.
+    const onScroller = target === ui.scroller
+    if ((onScroller && (key === "Home" || key === "End")) || target.matches("textarea, input")) return
+    if (page.moveFocus(target, key)) event.preventDefault()
+  })
   ui.messages.addEventListener("click", (event) => {
     const button = clicked(event, "data-action")
     if (button === undefined) return

@@ -71,6 +71,8 @@ export interface Page {
   readonly render: (state: ChatState, hints: TimelineHints) => void
   /** The timeline is scrolled to its end (or too short to scroll): its newest message is on screen. */
   readonly atBottom: () => boolean
+  /** Moves the focus between messages from `from` (the scroller, or in a message); false when it could not. */
+  readonly moveFocus: (from: Element, key: "ArrowUp" | "ArrowDown" | "Home" | "End") => boolean
 }
 
 export const makePage = (ui: PageElements): Page => {
@@ -84,6 +86,7 @@ export const makePage = (ui: PageElements): Page => {
   const reply = memo(replyKey, (state: ChatState) => renderReply(ui, state))
   return {
     atBottom: timeline.atBottom,
+    moveFocus: timeline.moveFocus,
     render: (state, hints) => {
       timeline.render(state, hints)
       typing(state)
@@ -140,10 +143,37 @@ interface FocusedControl {
   readonly returnTo: string | undefined
 }
 
+/**
+ * The controls of a message (quote, chips, actions, edit form) are out of the Tab order except for the current
+ * message's, so that a long timeline is not dozens of tab stops on the way to the composer: the arrow keys move
+ * between messages (see `moveFocus`), and Tab goes into the one reached.
+ */
+const CONTROLS = "button, textarea, input"
+
+const setTabbable = (li: Element, on: boolean) => {
+  for (const control of li.querySelectorAll<HTMLElement>(CONTROLS)) control.tabIndex = on ? 0 : -1
+}
+
 const makeTimeline = (ui: PageElements) => {
   let shown: Conversation | undefined
   let shownKey = ""
   const elements = new Map<Item, { readonly li: HTMLLIElement; readonly mode: string | undefined }>()
+  /** The `data-id` of the message whose controls are in the Tab order. */
+  let current: string | undefined
+
+  const messageElement = (id: string | undefined) =>
+    id === undefined ? null : ui.messages.querySelector<HTMLLIElement>(`li[data-id="${id}"]`)
+  const makeCurrent = (li: HTMLLIElement) => {
+    if (li.dataset.id === current) return
+    const previous = messageElement(current)
+    if (previous !== null) setTabbable(previous, false)
+    current = li.dataset.id
+    setTabbable(li, true)
+  }
+  ui.messages.addEventListener("focusin", (event) => {
+    const li = (event.target as Element).closest<HTMLLIElement>("li[data-id]")
+    if (li !== null) makeCurrent(li)
+  })
 
   const nearBottom = () => ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 48
   const scrollToBottom = () => {
@@ -159,11 +189,32 @@ const makeTimeline = (ui: PageElements) => {
       mode
     }
     const li = renderItem(item, context)
+    if (li.dataset.id !== undefined) setTabbable(li, li.dataset.id === current)
     elements.set(item, { li, mode })
     return li
   }
 
+  /** Arrow keys: from the scroller to the newest message, then to the previous or next one, or the first or last. */
+  const moveFocus = (from: Element, key: "ArrowUp" | "ArrowDown" | "Home" | "End"): boolean => {
+    const messages = [...ui.messages.querySelectorAll<HTMLLIElement>("li[data-id]")]
+    const at = from === ui.scroller ? -1 : messages.indexOf(from.closest<HTMLLIElement>("li[data-id]")!)
+    if (messages.length === 0 || (from !== ui.scroller && at < 0)) return false
+    const target =
+      at < 0
+        ? messages.length - 1
+        : key === "Home"
+          ? 0
+          : key === "End"
+            ? messages.length - 1
+            : Math.min(messages.length - 1, Math.max(0, at + (key === "ArrowUp" ? -1 : 1)))
+    const li = messages[target]!
+    li.focus({ preventScroll: true })
+    li.scrollIntoView({ block: "nearest" })
+    return true
+  }
+
   const showAll = (state: ChatState) => {
+    if (state.active !== shown) current = undefined
     shown = state.active
     shownKey = timelineKey(state)
     elements.clear()
@@ -230,6 +281,7 @@ const makeTimeline = (ui: PageElements) => {
 
   return {
     atBottom: nearBottom,
+    moveFocus,
     render: (state: ChatState, hints: TimelineHints) => {
       if (hints.opened || state.active !== shown || timelineKey(state) !== shownKey) showAll(state)
       else reconcile(state, hints.stick)
