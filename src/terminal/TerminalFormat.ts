@@ -103,6 +103,12 @@ export const formatEvent = (view: View, event: ChatEvent): ReadonlyArray<string>
       return [dim(view, `reconnecting (attempt ${event.attempt}, in ${seconds(event.delay)})…`)]
     case "connecting":
     case "closed":
+    // The chat-feature events are shown by the terminal's own views of them (not yet: one at a time).
+    case "typing":
+    case "edited":
+    case "deleted":
+    case "reaction":
+    case "unread":
       return []
   }
 }
