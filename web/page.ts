@@ -262,8 +262,8 @@ const makeTimeline = (ui: PageElements) => {
     }
     if (elements.size === items.length) return
     const wasAtBottom = nearBottom()
-    const anchor = ui.scroller.scrollHeight - ui.scroller.scrollTop
-    const prepended = items.length > 1 && !elements.has(items[0]!)
+    const anchor = topmostVisible()
+    const anchorTop = anchor?.getBoundingClientRect().top ?? 0
     let next: HTMLLIElement | null = null
     for (let i = items.length - 1; i >= 0; i--) {
       const item = items[i]!
@@ -275,8 +275,21 @@ const makeTimeline = (ui: PageElements) => {
       if (input !== null) input.value = draft
     }
     if (focus !== undefined) restoreFocus(focus)
-    if (prepended && !wasAtBottom) ui.scroller.scrollTop = ui.scroller.scrollHeight - anchor
-    else if (wasAtBottom || stick) scrollToBottom()
+    if (wasAtBottom || stick) scrollToBottom()
+    // What the reader was looking at stays put, whatever was inserted or redrawn above it (an older page, a gap).
+    else if (anchor !== undefined) ui.scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop
+  }
+
+  /**
+   * The first element of the timeline (in page order) whose bottom is below the top of the view; not the New
+   * messages line, which stays above older pages when everything is unread.
+   */
+  const topmostVisible = (): Element | undefined => {
+    const top = ui.scroller.getBoundingClientRect().top
+    for (const li of ui.messages.children) {
+      if (!li.classList.contains("divider") && li.getBoundingClientRect().bottom > top) return li
+    }
+    return undefined
   }
 
   return {
