@@ -102,7 +102,7 @@ let refCounter = 0
 
 const jsonClient = async (
   port: number,
-  hello: { name: string; rooms?: Array<string>; token?: string }
+  hello: { name: string; rooms?: Array<string>; token?: string; features?: Array<string> }
 ): Promise<JsonClient> => {
   const frames = new Inbox<Frame>()
   const socket = await openSocket(`ws://127.0.0.1:${port}/chat`, ["effect-chat.v1"], (text) => {
@@ -201,6 +201,8 @@ interface ChatPage {
   readonly page: Page
   /** Page errors, CSP violations and alert() calls: all must stay empty. */
   readonly problems: Array<string>
+  /** Every frame the page sent on any of its WebSockets, in order. */
+  readonly sent: Array<Frame>
 }
 
 const openChat = async (port: number, name?: string, viewport = { width: 1200, height: 760 }): Promise<ChatPage> => {
@@ -219,7 +221,13 @@ const openPage = async (
   contexts.add(context)
   const page = await context.newPage()
   let sockets = 0
-  page.on("websocket", () => sockets++)
+  const sent: Array<Frame> = []
+  page.on("websocket", (socket) => {
+    sockets++
+    socket.on("framesent", ({ payload }) => {
+      if (typeof payload === "string") sent.push(JSON.parse(payload) as Frame)
+    })
+  })
   const problems: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
   page.on("dialog", (dialog) => {
@@ -230,7 +238,7 @@ const openPage = async (
     if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`csp: ${message.text()}`)
   })
   await page.goto(url)
-  return { page, problems, sockets: () => sockets }
+  return { page, problems, sent, sockets: () => sockets }
 }
 
 const waitOnline = (page: Page) => page.locator("#status[data-state='online']").waitFor({ timeout: WAIT })
@@ -253,6 +261,40 @@ const message = (page: Page, text: string) =>
   page.locator("#messages .message:not(.pending)").filter({
     has: page.locator(".text", { hasText: new RegExp(`^${escapeRegExp(text)}$`) })
   })
+
+/** Joins `room` from the sidebar's field; the page opens it. */
+const joinRoom = async (page: Page, room: string) => {
+  await page.fill("#join-input", room)
+  await page.press("#join-input", "Enter")
+  await page.locator("#conversation-title", { hasText: `# ${room}` }).waitFor({ timeout: WAIT })
+}
+
+const FEATURES = ["typing", "edits", "reactions", "receipts"]
+
+/** Polls `check` (something this process sees, not the page) until it holds. */
+const eventually = async (check: () => boolean, what: string, timeout = WAIT) => {
+  const end = Date.now() + timeout
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((done) => setTimeout(done, 50))
+  }
+}
+
+/** The id of the room message `from` sent with `text`, as a JSON client saw it. */
+const idOf = async (client: JsonClient, room: string, from: string, text: string): Promise<number> => {
+  const found = await client.frames.waitFor(
+    (fs) => fs.find((f) => f.type === "message" && f.room === room && f.from === from && f.text === text),
+    `${from}'s "${text}" in ${room}`
+  )
+  return Number(found.id)
+}
+
+/** The controls of a message show on hover (or keyboard focus); a pointer user hovers first. */
+const messageAction = async (page: Page, text: string, label: string | RegExp) => {
+  const shown = message(page, text)
+  await shown.hover()
+  return shown.getByRole("button", { name: label })
+}
 
 const closeContexts = async () => {
   for (const context of contexts) await context.close().catch(() => undefined)
@@ -746,6 +788,388 @@ suite(suiteName, () => {
     TEST_TIMEOUT
   )
 
+  describe("chat features", () => {
+    it(
+      "replies quote the original and jump to it; typing shows under the timeline",
+      async () => {
+        const room = "features-reply"
+        const watcher = await jsonClient(server.port, { name: "rwatch", rooms: [room], features: FEATURES })
+        const alice = await openChat(server.port, "ralice")
+        const bob = await openChat(server.port, "rbob")
+        try {
+          await joinRoom(alice.page, room)
+          await joinRoom(bob.page, room)
+          await say(bob.page, "Where shall we meet tomorrow?")
+          const original = await idOf(watcher, room, "rbob", "Where shall we meet tomorrow?")
+          // Enough after it that the original is scrolled out of view.
+          for (let i = 1; i <= 25; i++) await watcher.say(room, `filler ${i}`)
+          await message(alice.page, "filler 25").waitFor({ timeout: WAIT })
+
+          // Typing bob's first message sent a hint; the page (and the server) pass one a second per room.
+          await bob.page.waitForTimeout(1_100)
+          await bob.page.locator("#composer-input").focus()
+          await bob.page.keyboard.type("See you")
+          await alice.page.locator("#typing", { hasText: /^rbob is typing…$/ }).waitFor({ timeout: WAIT })
+          await bob.page.keyboard.press("Enter")
+          await message(alice.page, "See you").waitFor({ timeout: WAIT })
+          assert.strictEqual(await alice.page.textContent("#typing"), "", "their message ends the hint")
+
+          await message(alice.page, "Where shall we meet tomorrow?").scrollIntoViewIfNeeded()
+          await (await messageAction(alice.page, "Where shall we meet tomorrow?", "Reply to rbob")).click()
+          const bar = alice.page.locator("#reply-bar")
+          assert.strictEqual(
+            await bar.locator("#reply-text").textContent(),
+            "Replying to rbob: Where shall we meet tomorrow?"
+          )
+          assert.strictEqual(await alice.page.evaluate(() => document.activeElement?.id), "composer-input")
+          await alice.page.keyboard.type("At the station")
+          await alice.page.keyboard.press("Enter")
+          await bar.waitFor({ state: "hidden", timeout: WAIT })
+          const sent = await watcher.frames.waitFor(
+            (fs) => fs.find((f) => f.type === "message" && f.from === "ralice" && f.text === "At the station"),
+            "the reply at the terminal"
+          )
+          assert.strictEqual(sent.reply_to, original)
+
+          // Bob sees the quote; activating it brings the original into view, highlighted and focused.
+          const reply = message(bob.page, "At the station")
+          await reply.waitFor({ timeout: WAIT })
+          const quote = reply.locator(".quote")
+          assert.strictEqual(await quote.locator(".quote-from").textContent(), "rbob")
+          assert.strictEqual(await quote.locator(".quote-text").textContent(), "Where shall we meet tomorrow?")
+          const target = bob.page.locator(`#messages li[data-id="${original}"]`)
+          const inView = () =>
+            target.evaluate((li) => {
+              const box = li.getBoundingClientRect()
+              const view = document.getElementById("scroller")!.getBoundingClientRect()
+              return box.top >= view.top && box.bottom <= view.bottom
+            })
+          assert.isFalse(await inView(), "the original starts out of view")
+          await quote.focus()
+          await bob.page.keyboard.press("Enter")
+          await bob.page.locator(`#messages li.highlight[data-id="${original}"]`).waitFor({ timeout: WAIT })
+          assert.isTrue(await inView())
+          assert.strictEqual(
+            await bob.page.evaluate(() => document.activeElement?.getAttribute("data-id")),
+            String(original)
+          )
+
+          // A reply can be called off: Escape in the composer, and the message goes out as a plain one.
+          await (await messageAction(alice.page, "filler 25", "Reply to rwatch")).click()
+          await bar.waitFor({ timeout: WAIT })
+          await alice.page.keyboard.press("Escape")
+          await bar.waitFor({ state: "hidden", timeout: WAIT })
+          await say(alice.page, "not a reply after all")
+          const plain = await watcher.frames.waitFor(
+            (fs) => fs.find((f) => f.type === "message" && f.text === "not a reply after all"),
+            "the plain message"
+          )
+          assert.notProperty(plain, "reply_to")
+          assert.deepStrictEqual([...alice.problems, ...bob.problems], [])
+        } finally {
+          watcher.close()
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "edits and deletes our own messages from the keyboard; others see (edited) and [deleted]",
+      async () => {
+        const room = "features-edit"
+        const watcher = await jsonClient(server.port, { name: "ewatch", rooms: [room], features: FEATURES })
+        const alice = await openChat(server.port, "ealice")
+        const bob = await openChat(server.port, "ebob")
+        try {
+          await joinRoom(alice.page, room)
+          await joinRoom(bob.page, room)
+          await say(alice.page, "helo wrld")
+          await say(alice.page, "to be taken back")
+          await say(bob.page, "bob's own words")
+          const typo = await idOf(watcher, room, "ealice", "helo wrld")
+          const regretted = await idOf(watcher, room, "ealice", "to be taken back")
+          await message(alice.page, "bob's own words").waitFor({ timeout: WAIT })
+          await message(alice.page, "bob's own words").hover()
+          assert.strictEqual(
+            await message(alice.page, "bob's own words")
+              .locator("[data-action='edit'], [data-action='delete-ask']")
+              .count(),
+            0,
+            "someone else's message offers no edit or delete"
+          )
+
+          // Escape leaves the message as it was and gives the focus back to Edit.
+          await (await messageAction(alice.page, "helo wrld", "Edit your message")).click()
+          const editor = alice.page.locator(`#messages li[data-id="${typo}"] .edit-input`)
+          assert.strictEqual(await editor.inputValue(), "helo wrld")
+          assert.isTrue(await editor.evaluate((el) => el === document.activeElement), "the form takes the focus")
+          await alice.page.keyboard.type(" oops")
+          await alice.page.keyboard.press("Escape")
+          await editor.waitFor({ state: "detached", timeout: WAIT })
+          assert.strictEqual(
+            await alice.page.evaluate(() => (document.activeElement as HTMLElement).dataset.action),
+            "edit"
+          )
+          await message(alice.page, "helo wrld").waitFor({ timeout: WAIT })
+
+          // Enter on the focused Edit button opens the form again; Enter in it saves.
+          await alice.page.keyboard.press("Enter")
+          await editor.fill("hello world")
+          await alice.page.keyboard.press("Enter")
+          const edited = await watcher.frames.waitFor(
+            (fs) => fs.find((f) => f.type === "edited" && f.id === typo),
+            "the edit at the terminal"
+          )
+          assert.strictEqual(edited.text, "hello world")
+          for (const page of [alice.page, bob.page]) {
+            const fixed = message(page, "hello world")
+            await fixed.waitFor({ timeout: WAIT })
+            assert.strictEqual(await fixed.locator(".edited").textContent(), "(edited)")
+            assert.strictEqual(await fixed.getAttribute("data-id"), String(typo), "the same message, not a new one")
+          }
+
+          await (await messageAction(alice.page, "to be taken back", "Delete your message")).click()
+          const question = alice.page.locator(`#messages li[data-id="${regretted}"] .confirm`)
+          assert.strictEqual(await question.locator(".confirm-text").textContent(), "Delete this message?")
+          await question.getByRole("button", { name: "Delete" }).click()
+          await watcher.frames.waitFor(
+            (fs) => fs.find((f) => f.type === "deleted" && f.id === regretted),
+            "the deletion"
+          )
+          for (const page of [alice.page, bob.page]) {
+            const gone = page.locator(`#messages li.deleted[data-id="${regretted}"]`)
+            await gone.waitFor({ timeout: WAIT })
+            assert.strictEqual(await gone.locator(".text").textContent(), "[deleted]")
+            assert.strictEqual(await gone.locator("button").count(), 0, "a deleted message has no actions")
+          }
+
+          // Someone who comes later sees the same in the history.
+          const carol = await openChat(server.port, "ecarol")
+          await joinRoom(carol.page, room)
+          await carol.page.locator(`#messages li.deleted[data-id="${regretted}"]`).waitFor({ timeout: WAIT })
+          assert.strictEqual(await message(carol.page, "hello world").locator(".edited").count(), 1)
+          assert.strictEqual(await message(carol.page, "to be taken back").count(), 0, "the text is gone for good")
+
+          // The server refuses a change by anyone else.
+          watcher.send({ type: "edit", room, id: typo, text: "hijacked", ref: "hijack" })
+          const refused = await watcher.frames.waitFor((fs) => fs.find((f) => f.ref === "hijack"), "the refusal")
+          assert.deepInclude(refused, { type: "error", code: "forbidden" })
+          assert.deepStrictEqual([...alice.problems, ...bob.problems, ...carol.problems], [])
+        } finally {
+          watcher.close()
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "reacts with chips that count, highlight ours and say who on hover and on focus",
+      async () => {
+        const room = "features-react"
+        const carol = await jsonClient(server.port, { name: "xcarol", rooms: [room], features: FEATURES })
+        const alice = await openChat(server.port, "xalice")
+        const bob = await openChat(server.port, "xbob")
+        try {
+          await joinRoom(alice.page, room)
+          await joinRoom(bob.page, room)
+          await say(bob.page, "party tonight")
+          const id = await idOf(carol, room, "xbob", "party tonight")
+          await message(alice.page, "party tonight").waitFor({ timeout: WAIT })
+
+          await (await messageAction(alice.page, "party tonight", /^React to xbob/)).click()
+          await message(alice.page, "party tonight").getByRole("button", { name: "React with 🎉" }).click()
+          const chip = (page: Page, emoji: string) =>
+            message(page, "party tonight").locator(`.chip[data-emoji="${emoji}"]`)
+          await chip(alice.page, "🎉").waitFor({ timeout: WAIT })
+          carol.send({ type: "react", room, id, emoji: "🎉", on: true, ref: "r1" })
+          carol.send({ type: "react", room, id, emoji: "👍", on: true, ref: "r2" })
+
+          const party = chip(bob.page, "🎉")
+          await bob.page.locator(`.chip[data-emoji="🎉"][title="xalice and xcarol"]`).waitFor({ timeout: WAIT })
+          assert.strictEqual(await party.locator(".chip-count").textContent(), "2")
+          assert.strictEqual(await chip(bob.page, "👍").locator(".chip-count").textContent(), "1")
+          assert.strictEqual(await party.getAttribute("aria-pressed"), "false", "not bob's")
+          assert.match(String(await party.getAttribute("aria-label")), /^🎉 2: xalice and xcarol\./)
+          await chip(alice.page, "🎉").locator(".chip-count", { hasText: "2" }).waitFor({ timeout: WAIT })
+          assert.strictEqual(await chip(alice.page, "🎉").getAttribute("aria-pressed"), "true", "alice's own")
+
+          // From the keyboard: the arrow keys reach the message, Tab its first chip, which shows who reacted.
+          await bob.page.locator("#scroller").focus()
+          await bob.page.keyboard.press("ArrowUp")
+          await bob.page.keyboard.press("Tab")
+          assert.strictEqual(await bob.page.evaluate(() => (document.activeElement as HTMLElement).dataset.emoji), "🎉")
+          const shownOnFocus = await party.evaluate((el) => getComputedStyle(el, "::after").content)
+          assert.strictEqual(shownOnFocus, '"xalice and xcarol"')
+          mkdirSync(`${root}test-artifacts`, { recursive: true })
+          await bob.page.screenshot({ path: `${root}test-artifacts/chat-features.png` })
+
+          // Bob's Enter on the chip adds his; alice's click on hers takes hers back.
+          await bob.page.keyboard.press("Enter")
+          await party.locator(".chip-count", { hasText: "3" }).waitFor({ timeout: WAIT })
+          assert.strictEqual(await party.getAttribute("aria-pressed"), "true")
+          await chip(alice.page, "🎉").click()
+          await bob.page.locator(`.chip[data-emoji="🎉"][title="xcarol and xbob"]`).waitFor({ timeout: WAIT })
+          assert.strictEqual(await chip(alice.page, "🎉").getAttribute("aria-pressed"), "false")
+          await carol.frames.waitFor(
+            (fs) => fs.find((f) => f.type === "reaction" && f.name === "xalice" && f.on === false),
+            "alice's reaction taken back"
+          )
+          assert.deepStrictEqual([...alice.problems, ...bob.problems], [])
+        } finally {
+          carol.close()
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "counts unread messages in rooms not on screen, marks where they start, and marks them read once seen",
+      async () => {
+        const room = "features-news"
+        const writer = await jsonClient(server.port, { name: "nwriter", rooms: [room] })
+        const reader = await openChat(server.port, "nreader")
+        try {
+          await writer.say(room, "already there")
+          await joinRoom(reader.page, room)
+          await message(reader.page, "already there").waitFor({ timeout: WAIT })
+          await reader.page.locator("#room-list button", { hasText: "lobby" }).click()
+          for (const text of ["news 1", "news 2", "news 3"]) await writer.say(room, text)
+          const newest = await idOf(writer, room, "nwriter", "news 3")
+          const badge = reader.page.locator("#room-list button", { hasText: room }).locator(".badge")
+          await reader.page
+            .locator("#room-list button", { hasText: room })
+            .locator(".badge", { hasText: /^3 unread$/ })
+            .waitFor({ timeout: WAIT })
+
+          await reader.page.locator("#room-list button", { hasText: room }).click()
+          await badge.waitFor({ state: "detached", timeout: WAIT })
+          const divider = reader.page.locator("#messages li.divider")
+          assert.strictEqual(await divider.textContent(), "New messages")
+          const after = await divider.evaluate((li) => li.nextElementSibling?.querySelector(".text")?.textContent)
+          assert.strictEqual(after, "news 1", "the line is right before the first unread message")
+          mkdirSync(`${root}test-artifacts`, { recursive: true })
+          await reader.page.screenshot({ path: `${root}test-artifacts/unread-divider.png` })
+
+          const reads = () => reader.sent.filter((f) => f.type === "read" && f.room === room)
+          await eventually(() => reads().some((f) => f.id === newest), "the newest message on screen marked read")
+          // Nothing new on screen: no more read markers however much the page redraws.
+          const count = reads().length
+          await say(reader.page, "/help")
+          await reader.page.locator("#scroller").evaluate((el) => el.dispatchEvent(new Event("scroll")))
+          await reader.page.waitForTimeout(300)
+          assert.strictEqual(reads().length, count)
+          assert.strictEqual(new Set(reads().map((f) => f.id)).size, count, "each read moves the marker forward")
+
+          // The server kept the marker: a reload shows the room read, with no line.
+          await reader.page.reload()
+          await waitOnline(reader.page)
+          await reader.page.locator("#room-list button", { hasText: room }).click()
+          await message(reader.page, "news 3").waitFor({ timeout: WAIT })
+          assert.strictEqual(await reader.page.locator("#room-list .badge").count(), 0)
+          assert.strictEqual(await divider.count(), 0)
+          assert.deepStrictEqual(reader.problems, [])
+        } finally {
+          writer.close()
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "shows what changed while it was cut off, once it has resumed",
+      async () => {
+        const room = "features-away"
+        const proxy = await startProxy(server.port)
+        const lena = await jsonClient(server.port, { name: "alena", rooms: [room], features: FEATURES })
+        const ken = await openChat(proxy.port, "aken")
+        try {
+          await joinRoom(ken.page, room)
+          for (const text of ["will change", "will go", "will get a reaction"]) await lena.say(room, text)
+          const changing = await idOf(lena, room, "alena", "will change")
+          const going = await idOf(lena, room, "alena", "will go")
+          const liked = await idOf(lena, room, "alena", "will get a reaction")
+          await message(ken.page, "will get a reaction").waitFor({ timeout: WAIT })
+
+          proxy.cut()
+          await ken.page.locator("#status[data-state='reconnecting']").waitFor({ timeout: WAIT })
+          const change = async (frame: Frame) => {
+            const ref = `away-${++refCounter}`
+            lena.send({ ...frame, room, ref })
+            const reply = await lena.frames.waitFor((fs) => fs.find((f) => f.ref === ref), `ack of ${ref}`)
+            assert.strictEqual(reply.type, "ack", JSON.stringify(reply))
+          }
+          await change({ type: "edit", id: changing, text: "changed while away" })
+          await change({ type: "delete", id: going })
+          await change({ type: "react", id: liked, emoji: "👍", on: true })
+          await lena.say(room, "said while away")
+          proxy.heal()
+
+          await waitOnline(ken.page)
+          await message(ken.page, "said while away").waitFor({ timeout: WAIT })
+          const edited = message(ken.page, "changed while away")
+          await edited.waitFor({ timeout: WAIT })
+          assert.strictEqual(await edited.getAttribute("data-id"), String(changing))
+          assert.strictEqual(await edited.locator(".edited").count(), 1)
+          await ken.page.locator(`#messages li.deleted[data-id="${going}"]`).waitFor({ timeout: WAIT })
+          const chip = message(ken.page, "will get a reaction").locator(`.chip[data-emoji="👍"]`)
+          await chip.waitFor({ timeout: WAIT })
+          assert.strictEqual(await chip.getAttribute("title"), "alena")
+          assert.strictEqual(await chip.locator(".chip-count").textContent(), "1")
+          assert.isTrue(await ken.page.locator("#notice").isHidden(), "resumed, not a new session")
+          const ids = await ken.page.$$eval("#messages .message[data-id]", (els) => els.map((el) => el.dataset.id))
+          assert.strictEqual(new Set(ids).size, ids.length, "no message twice")
+          assert.deepStrictEqual(ken.problems, [])
+        } finally {
+          lena.close()
+          await closeContexts()
+          await proxy.close()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "says 999+ for a thousand unread or more, as the server counts them",
+      async () => {
+        const own = await startServer({ args: ["--rate", "100000", "--burst", "100000", "--history-retain", "5000"] })
+        try {
+          const room = "flood"
+          const writer = await jsonClient(own.port, { name: "flooder", rooms: [room] })
+          const { page, problems } = await openChat(own.port, "swamped")
+          await joinRoom(page, room)
+          await page.locator("#room-list button", { hasText: "lobby" }).click()
+          const side = page.locator("#room-list button", { hasText: room })
+          for (let i = 1; i <= 12; i++) await writer.say(room, `early ${i}`)
+          await side.locator(".badge", { hasText: /^12 unread$/ }).waitFor({ timeout: WAIT })
+
+          // Sent without waiting for each ack; the last ack means all are in.
+          for (let i = 1; i <= 1_000; i++) writer.send({ type: "send", room, text: `flood ${i}`, ref: `f${i}` })
+          await writer.frames.waitFor((fs) => fs.find((f) => f.ref === "f1000"), "the last ack", 60_000)
+          await side.locator(".badge", { hasText: /^999\+ unread$/ }).waitFor({ timeout: WAIT })
+
+          // After a reload the count is the server's, which stops at 1,000: still 999+.
+          await page.reload()
+          await waitOnline(page)
+          await page.locator("#room-list button", { hasText: "lobby" }).click()
+          await side.locator(".badge", { hasText: /^999\+ unread$/ }).waitFor({ timeout: WAIT })
+          mkdirSync(`${root}test-artifacts`, { recursive: true })
+          await page.screenshot({ path: `${root}test-artifacts/unread-badges.png` })
+          assert.match(await page.title(), /^\(999\+\) effect-chat$/)
+          writer.close()
+          assert.deepStrictEqual(problems, [])
+        } finally {
+          await closeContexts()
+          await own.stop()
+        }
+      },
+      TEST_TIMEOUT
+    )
+  })
+
   describe("signing in", () => {
     let auth: RunningServer
     const origin = () => `http://127.0.0.1:${auth.port}`
@@ -834,6 +1258,41 @@ suite(suiteName, () => {
           await message(page, "signed in by hand").waitFor({ timeout: WAIT })
           assert.deepStrictEqual(problems, [])
         } finally {
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
+      "keeps one read marker for a user's tabs: reading in one clears the other's badge",
+      async () => {
+        const room = "shared-news"
+        const token = await mint("dora")
+        const ops = await jsonClient(auth.port, { name: "ops2", token: await mint("ops2"), rooms: [room] })
+        const tabs = [await openPage(`${origin()}/#token=${token}`), await openPage(`${origin()}/#token=${token}`)]
+        try {
+          for (const { page } of tabs) {
+            await waitOnline(page)
+            await signedIn(page, "dora")
+            await joinRoom(page, room)
+            await page.locator("#room-list button", { hasText: "lobby" }).click()
+          }
+          await ops.say(room, "for dora, one")
+          await ops.say(room, "for dora, two")
+          const badge = (page: Page) =>
+            page.locator("#room-list button", { hasText: room }).locator(".badge", { hasText: /^2 unread$/ })
+          for (const { page } of tabs) await badge(page).waitFor({ timeout: WAIT })
+
+          await tabs[0]!.page.locator("#room-list button", { hasText: room }).click()
+          await message(tabs[0]!.page, "for dora, two").waitFor({ timeout: WAIT })
+          await tabs[1]!.page.locator("#room-list button", { hasText: room }).locator(".badge").waitFor({
+            state: "detached",
+            timeout: WAIT
+          })
+          assert.deepStrictEqual([...tabs[0]!.problems, ...tabs[1]!.problems], [])
+        } finally {
+          ops.close()
           await closeContexts()
         }
       },
