@@ -512,11 +512,18 @@ describe("WebFeatures", () => {
         "[2] bob: m2",
         "[3] bob: m3"
       ])
-      assert.strictEqual(room(client, "lobby").unread, 0, "the open room has no badge")
+      assert.strictEqual(room(client, "lobby").unread, 2, "a hidden tab counts its open room too")
       assert.deepStrictEqual(sent(client.commands), [], "the tab is hidden: nothing is seen")
 
       const shown = client.on({ kind: "viewing", visible: true, atBottom: true })
       assert.deepStrictEqual(sentPlain(shown), [{ type: "read", room: "lobby", id: 3 }])
+      assert.strictEqual(room(client, "lobby").unread, 0)
+      assert.deepStrictEqual(lines(room(client, "lobby")), [
+        "[1] bob: m1",
+        "--- New messages",
+        "[2] bob: m2",
+        "[3] bob: m3"
+      ])
     })
 
     it("marks read only what is seen, and only when the marker moves forward", () => {
@@ -538,6 +545,38 @@ describe("WebFeatures", () => {
       assert.deepStrictEqual(sent(client.frame(message("lobby", 3, "bob", "three"))), [], "another device read further")
       client.frame({ type: "error", code: "not_in_room", message: "left", ref: "t-unknown" })
       assert.isUndefined(client.state.composerError)
+    })
+
+    it("counts in the open room while the tab is hidden, and marks where that began when it is shown", () => {
+      const client = makeClient()
+      connect(client, "ann", ["lobby"], { lobby: [message("lobby", 1, "bob", "seen")] })
+      client.frame({ type: "unread", room: "lobby", last_read: 1, count: 0 })
+      client.on({ kind: "viewing", visible: false, atBottom: true })
+      client.frame(message("lobby", 2, "bob", "while away"))
+      client.frame(message("lobby", 3, "bob", "still away"))
+      client.frame({ type: "direct", from: "carol", to: "ann", text: "psst", at: START })
+      const lobby = room(client, "lobby")
+      assert.strictEqual(lobby.unread, 2, "the tab's title can say so")
+      assert.deepStrictEqual(sent(client.commands), [], "nothing read")
+      client.frame({ type: "unread", room: "lobby", last_read: 1, count: 2 })
+      assert.strictEqual(lobby.unread, 2, "the server agrees")
+
+      const shown = client.on({ kind: "viewing", visible: true, atBottom: true })
+      assert.deepStrictEqual(sentPlain(shown), [{ type: "read", room: "lobby", id: 3 }])
+      assert.strictEqual(lobby.unread, 0)
+      assert.deepStrictEqual(lines(lobby), [
+        "[1] bob: seen",
+        "--- New messages",
+        "[2] bob: while away",
+        "[3] bob: still away"
+      ])
+
+      client.on({ kind: "open", id: "dm:carol" })
+      client.on({ kind: "viewing", visible: false, atBottom: true })
+      client.frame({ type: "direct", from: "carol", to: "ann", text: "again", at: START + 1 })
+      assert.strictEqual(client.state.conversations.get("dm:carol")?.unread, 1)
+      client.on({ kind: "viewing", visible: true, atBottom: false })
+      assert.strictEqual(client.state.conversations.get("dm:carol")?.unread, 0)
     })
 
     it("does not tell the server about reads without the receipts feature", () => {

@@ -1080,6 +1080,50 @@ suite(suiteName, () => {
     )
 
     it(
+      "reads nothing while the tab is hidden, and counts in its title until it is shown",
+      async () => {
+        const room = "features-hidden"
+        const writer = await jsonClient(server.port, { name: "hwriter", rooms: [room] })
+        const reader = await openChat(server.port, "hreader")
+        try {
+          await writer.say(room, "before hiding")
+          await joinRoom(reader.page, room)
+          await message(reader.page, "before hiding").waitFor({ timeout: WAIT })
+          // Headless pages are always visible: the page is told otherwise the way a browser would tell it.
+          const setVisibility = (state: "hidden" | "visible") =>
+            reader.page.evaluate((value) => {
+              Object.defineProperty(document, "visibilityState", { configurable: true, get: () => value })
+              document.dispatchEvent(new Event("visibilitychange"))
+            }, state)
+          await setVisibility("hidden")
+          await writer.say(room, "while hidden 1")
+          await writer.say(room, "while hidden 2")
+          const newest = await idOf(writer, room, "hwriter", "while hidden 2")
+          await message(reader.page, "while hidden 2").waitFor({ timeout: WAIT })
+          await reader.page.waitForFunction(() => document.title === "(2) effect-chat", undefined, { timeout: WAIT })
+          const reads = () => reader.sent.filter((f) => f.type === "read" && f.room === room)
+          assert.isFalse(
+            reads().some((f) => Number(f.id) >= newest - 1),
+            "nothing that came while hidden was marked read"
+          )
+
+          await setVisibility("visible")
+          await eventually(() => reads().some((f) => f.id === newest), "the read once shown")
+          await reader.page.waitForFunction(() => document.title === "effect-chat", undefined, { timeout: WAIT })
+          const after = await reader.page
+            .locator("#messages li.divider")
+            .evaluate((li) => li.nextElementSibling?.querySelector(".text")?.textContent)
+          assert.strictEqual(after, "while hidden 1")
+          assert.deepStrictEqual(reader.problems, [])
+        } finally {
+          writer.close()
+          await closeContexts()
+        }
+      },
+      TEST_TIMEOUT
+    )
+
+    it(
       "shows what changed while it was cut off, once it has resumed",
       async () => {
         const room = "features-away"

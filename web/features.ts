@@ -126,12 +126,12 @@ export const onUnread = (s: Step, frame: Protocol.Unread) => {
   // The server has this marker: no need to tell it again (a marker never moves back).
   room.readSent = Math.max(room.readSent, frame.last_read)
   if (room === s.state.active) {
-    // The open room counts nothing (its news is on screen), but this is where its news starts.
+    // This is where the open room's news starts; its count matters only while the tab is hidden.
     if (!room.dividerSettled) {
       room.setDivider(frame.count > 0 ? frame.last_read : undefined)
       room.dividerSettled = true
     }
-    return
+    if (s.state.visible) return
   }
   room.unread = frame.count
 }
@@ -143,12 +143,23 @@ export const onFirstHistory = (s: Step, room: Conversation) => {
 
 /**
  * After every update: when the open room's newest message is on screen (tab visible, scrolled to the end), it is
- * read; the server hears of it once per new newest id.
+ * read; the server hears of it once per new newest id. What came while the tab was hidden gets the New messages
+ * line before it.
  */
 export const markSeen = (s: Step) => {
   const { state } = s
-  const room = activeRoom(s)
-  if (room === undefined || !state.visible || !state.atBottom || room.maxId < 0) return
+  const active = state.active
+  if (active === undefined || !state.visible) return
+  if (active.kind === "dm") {
+    active.unread = 0
+    return
+  }
+  const room = active
+  if (!state.atBottom || room.maxId < 0) return
+  if (room.unread > 0) {
+    room.setDivider(room.readUpTo)
+    room.unread = 0
+  }
   const newest = room.maxId
   room.readUpTo = Math.max(room.readUpTo, newest)
   if (!state.has("receipts") || !state.online || newest <= room.readSent) return

@@ -199,8 +199,10 @@ const onMessage = (s: Step, message: Protocol.Message, arrival: "live" | "catch-
   const item = room.messageItem(messageFromWire(message, mine))
   const { from, text } = message
   if (!insert(s, room, item, mine) || mine || arrival === "history" || message.deleted === true) return
-  if (room !== s.state.active) room.unread++
-  else if (arrival === "live") emit(s, { kind: "announce", text: `${from} in ${message.room}: ${text}` })
+  const onScreen = room === s.state.active
+  // The open room of a hidden tab is not being read either: it counts (the tab's title shows it) until seen.
+  if (!onScreen || !s.state.visible) room.unread++
+  if (onScreen && arrival === "live") emit(s, { kind: "announce", text: `${from} in ${message.room}: ${text}` })
 }
 
 /** Asks for the messages between the newest one known and a live one that came after a gap. */
@@ -247,7 +249,7 @@ const onDirect = (s: Step, direct: Protocol.Direct) => {
   const { at, from, text, to } = direct
   const item = conversation.directItem({ kind: "direct", from, to, text, at, mine })
   if (!insert(s, conversation, item, mine) || mine) return
-  if (conversation !== s.state.active) conversation.unread++
+  if (conversation !== s.state.active || !s.state.visible) conversation.unread++
   emit(s, { kind: "announce", text: `Direct message from ${from}: ${text}` })
 }
 
