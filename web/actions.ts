@@ -13,13 +13,12 @@ import {
   ERROR_TEXT,
   insert,
   newRef,
+  NOT_CONNECTED,
   removeConversation,
   roomOf,
   showNameError,
   type Step
 } from "./step.js"
-
-const NOT_CONNECTED = "Not connected right now; try again when the status says Online."
 
 const sendText = (s: Step, conversation: Conversation, text: string) => {
   const { state } = s

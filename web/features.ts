@@ -6,10 +6,10 @@
  * changes made while the page was away, some of which it may already have seen.
  */
 import type * as Protocol from "../src/protocol/Protocol.js"
-import type { ErrorCode } from "../src/protocol/Rules.js"
 import {
   checkEmoji,
   checkText,
+  type ErrorCode,
   MAX_TEXT_CODE_POINTS,
   nameKey,
   TYPING_INTERVAL_MS,
@@ -18,12 +18,10 @@ import {
 } from "../src/protocol/Rules.js"
 import { type Conversation, type MessageBody, merge, reactedBy, toggleReaction } from "./model.js"
 import type { MessageMode, Request } from "./state.js"
-import { emit, ERROR_TEXT, newRef, roomOf, type Step } from "./step.js"
+import { emit, ERROR_TEXT, newRef, NOT_CONNECTED, roomOf, type Step } from "./step.js"
 
 /** The emoji the picker offers; any other emoji someone else used can be added with its chip. */
 export const PICKER = ["👍", "❤️", "😂", "🎉", "😮", "😢"] as const
-
-const NOT_CONNECTED = "Not connected right now; try again when the status says Online."
 
 /** Words for the refusals of edit, delete and react. */
 const CHANGE_ERROR_TEXT: Partial<Record<ErrorCode, string>> = {
@@ -102,7 +100,7 @@ export const onDeleted = (s: Step, frame: Protocol.Deleted) => {
   const changed = room.updateMessage(frame.id, (body) => merge(body, { ...body, deleted: true }))
   if (!changed || shown === undefined) return
   // The server counts messages that are not deleted; a count at the cap says "at least", so it stays.
-  const counted = !shown.mine && room !== s.state.active && frame.id > room.readUpTo
+  const counted = !shown.mine && (room !== s.state.active || !s.state.visible) && frame.id > room.readUpTo
   if (counted && room.unread > 0 && room.unread < UNREAD_CAP) room.unread--
   closeMode(s, room, frame.id)
 }
@@ -253,7 +251,7 @@ export const toggleOwnReaction = (s: Step, id: number, emoji: string) => {
   }
 }
 
-/** Text sent with `reply_to` when the composer is answering a message of `conversation`. */
+/** The message a send in `conversation` answers, if the composer is replying there; taken, so only once. */
 export const takeReply = (s: Step, conversation: Conversation): number | undefined => {
   const reply = s.state.replyTo
   if (reply === undefined || reply.conversation !== conversation) return undefined
@@ -271,8 +269,9 @@ export const isFeatureRequest = (request: Request): request is FeatureRequest =>
   request.kind === "edit" || request.kind === "delete" || request.kind === "react" || request.kind === "read"
 
 /**
- * The server did it. Its change frame may come before or after this `ack` (or, without the feature, never): the
- * change is applied here too, which the frame then repeats without effect.
+ * The server did it. It sends the change frame before this `ack`; a deletion and a reaction are applied here too
+ * all the same (repeating them changes nothing). An edit is not: the server's text may differ from the one asked
+ * for (an app's moderation hook), and the `edited` frame has it.
  */
 export const onRequestAck = (s: Step, request: FeatureRequest) => {
   if (request.kind === "read") return
@@ -280,9 +279,6 @@ export const onRequestAck = (s: Step, request: FeatureRequest) => {
   if (room === undefined) return
   switch (request.kind) {
     case "edit":
-      room.updateMessage(request.id, (shown) =>
-        shown.text === request.text ? shown : merge(shown, { ...shown, text: request.text, edited: s.now })
-      )
       return closeMode(s, room, request.id, "edit")
     case "delete":
       room.updateMessage(request.id, (shown) => merge(shown, { ...shown, deleted: true }))

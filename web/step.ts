@@ -105,6 +105,8 @@ export const showNameError = (s: Step, error: FieldError, fromComposer: boolean)
   if (fromComposer) s.state.composerError = error.text
 }
 
+export const NOT_CONNECTED = "Not connected right now; try again when the status says Online."
+
 /** What an error code means, in words for the page; other codes show the server's message. */
 export const ERROR_TEXT: Partial<Record<ErrorCode, string>> = {
   name_taken: "That name is taken.",
