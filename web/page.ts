@@ -222,6 +222,16 @@ const makeTimeline = (ui: PageElements) => {
     scrollToBottom()
   }
 
+  /** Every item again in the same conversation (we were renamed: our chips change): the reader stays where they were. */
+  const redraw = (state: ChatState) => {
+    const wasAtBottom = nearBottom()
+    const top = ui.scroller.scrollTop
+    const focus = focusedControl()
+    showAll(state)
+    if (!wasAtBottom) ui.scroller.scrollTop = top
+    if (focus !== undefined) restoreFocus(focus)
+  }
+
   const focusedControl = (): FocusedControl | undefined => {
     const active = document.activeElement
     if (!(active instanceof HTMLElement) || !ui.messages.contains(active)) return undefined
@@ -296,7 +306,8 @@ const makeTimeline = (ui: PageElements) => {
     atBottom: nearBottom,
     moveFocus,
     render: (state: ChatState, hints: TimelineHints) => {
-      if (hints.opened || state.active !== shown || timelineKey(state) !== shownKey) showAll(state)
+      if (hints.opened || state.active !== shown) showAll(state)
+      else if (timelineKey(state) !== shownKey) redraw(state)
       else reconcile(state, hints.stick)
     }
   }
