@@ -644,6 +644,45 @@ describe("WebFeatures", () => {
       )
     })
 
+    it("drops a reply being written and an open form when a new session renumbers the room", () => {
+      const client = makeClient()
+      connect(client, "ann", ["lobby"], {
+        lobby: [message("lobby", 7, "bob", "hi"), message("lobby", 8, "ann", "mine")]
+      })
+      client.on({ kind: "reply", id: 7 })
+      client.on({ kind: "messageMode", id: 8, mode: "edit" })
+      client.on({ kind: "connection", online: false })
+      client.on({ kind: "connection", online: true })
+      client.frame({
+        type: "welcome",
+        protocol: 1,
+        name: "ann",
+        rooms: ["lobby"],
+        users: 1,
+        resume: "r",
+        resumed: true,
+        features: ALL
+      })
+      assert.strictEqual(client.state.replyTo?.id, 7, "a resumed session keeps its ids")
+      client.on({ kind: "connection", online: false })
+      client.on({ kind: "connection", online: true })
+      client.frame({
+        type: "welcome",
+        protocol: 1,
+        name: "ann",
+        rooms: ["lobby"],
+        users: 1,
+        resume: "r",
+        resumed: false,
+        features: ALL
+      })
+      assert.isUndefined(client.state.replyTo)
+      assert.isUndefined(client.state.messageMode)
+      client.frame(history("lobby", [message("lobby", 1, "carol", "a new 1")]))
+      client.type("plain")
+      assert.notProperty(sent(client.commands)[0]!, "reply_to")
+    })
+
     it("recognises a message with changed text after a new session", () => {
       const client = makeClient()
       connect(client, "ann", ["lobby"], { lobby: [message("lobby", 7, "bob", "before")] })

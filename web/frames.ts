@@ -92,6 +92,7 @@ const onWelcome = (s: Step, welcome: Welcome) => {
   state.resumeToken = welcome.resume
   state.featuresKnown = welcome.features !== undefined
   state.features = new Set((welcome.features ?? []).filter(isFeature))
+  if (!state.featuresKnown) state.replyTo = undefined
   // Requests other than sends were tied to the old socket; their answers will not come.
   state.requests.clear()
   for (const conversation of state.conversations.values()) conversation.loadingOlder = undefined
@@ -105,6 +106,9 @@ const onWelcome = (s: Step, welcome: Welcome) => {
       addEvent(s, room, NEW_SESSION_WARNING, true)
     }
     state.notice = NEW_SESSION_WARNING
+    // Their ids are of the old numbering, which may name other messages now.
+    state.replyTo = undefined
+    state.messageMode = undefined
   } else if (welcome.resumed) {
     state.notice = undefined
   }
