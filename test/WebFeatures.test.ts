@@ -348,6 +348,7 @@ describe("WebFeatures", () => {
       client.on({ kind: "delete", id: 1 })
       const ref = lastRef(client)
       assert.deepStrictEqual(sent(client.commands), [{ type: "delete", room: "lobby", id: 1, ref }])
+      client.frame({ type: "deleted", room: "lobby", id: 1, at: START + 8 })
       client.frame({ type: "ack", ref })
       assert.strictEqual(lines(lobby)[0], "[1] ann: [deleted]")
       assert.isUndefined(client.state.messageMode)
@@ -398,19 +399,20 @@ describe("WebFeatures", () => {
       assert.deepStrictEqual(sent(client.commands), [
         { type: "react", room: "lobby", id: 1, emoji: "🎉", on: true, ref }
       ])
-      client.frame({ type: "ack", ref })
       client.frame({ type: "reaction", room: "lobby", id: 1, emoji: "🎉", name: "ann", on: true })
-      assert.strictEqual(
-        lines(lobby)[0],
-        "[1] bob: party {🎉 carol,ann}{👍 dave}",
-        "the frame after the ack adds nothing"
-      )
+      client.frame({ type: "ack", ref })
+      assert.strictEqual(lines(lobby)[0], "[1] bob: party {🎉 carol,ann}{👍 dave}")
 
       client.on({ kind: "react", id: 1, emoji: "🎉" })
       ref = lastRef(client)
       assert.deepInclude(sent(client.commands)[0], { emoji: "🎉", on: false }, "a chip of ours takes it back")
       client.frame({ type: "reaction", room: "lobby", id: 1, emoji: "🎉", name: "ann", on: false })
       client.frame({ type: "ack", ref })
+      assert.strictEqual(lines(lobby)[0], "[1] bob: party {🎉 carol}{👍 dave}")
+
+      // A reaction the server already had (under our old name, say) is acknowledged and changes nothing.
+      client.on({ kind: "react", id: 1, emoji: "👍" })
+      client.frame({ type: "ack", ref: lastRef(client) })
       assert.strictEqual(lines(lobby)[0], "[1] bob: party {🎉 carol}{👍 dave}")
     })
 

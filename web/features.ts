@@ -269,24 +269,15 @@ export const isFeatureRequest = (request: Request): request is FeatureRequest =>
   request.kind === "edit" || request.kind === "delete" || request.kind === "react" || request.kind === "read"
 
 /**
- * The server did it. It sends the change frame before this `ack`; a deletion and a reaction are applied here too
- * all the same (repeating them changes nothing). An edit is not: the server's text may differ from the one asked
- * for (an app's moderation hook), and the `edited` frame has it.
+ * The server did it. It has sent the change itself (an `edited`, `deleted` or `reaction` frame) before this `ack`,
+ * or nothing when nothing changed (a reaction we already had), so the frames alone change what is shown: the
+ * server's text may differ from ours (an app's moderation hook), and it keeps one reaction per user, whatever the
+ * name they reacted under.
  */
 export const onRequestAck = (s: Step, request: FeatureRequest) => {
-  if (request.kind === "read") return
+  if (request.kind === "read" || request.kind === "react") return
   const room = roomOf(s, request.room)
-  if (room === undefined) return
-  switch (request.kind) {
-    case "edit":
-      return closeMode(s, room, request.id, "edit")
-    case "delete":
-      room.updateMessage(request.id, (shown) => merge(shown, { ...shown, deleted: true }))
-      return closeMode(s, room, request.id)
-    case "react":
-      applyReaction(room, request.id, request.emoji, s.state.me, request.on)
-      return
-  }
+  if (room !== undefined) closeMode(s, room, request.id, request.kind === "edit" ? "edit" : undefined)
 }
 
 /** Refused: said by the composer, where the page shows errors of what the user just did. A form stays open. */
