@@ -416,6 +416,23 @@ describe("WebFeatures", () => {
       assert.strictEqual(lines(lobby)[0], "[1] bob: party {🎉 carol}{👍 dave}")
     })
 
+    it("follows a reactor's new name, as the server's later reaction frames do", () => {
+      const client = makeClient()
+      connect(client, "ann", ["lobby"], {
+        lobby: [message("lobby", 1, "bob", "hi", { reactions: { "👍": ["carol", "ann"], "🎉": ["dave"] } })]
+      })
+      const lobby = room(client, "lobby")
+      client.frame({ type: "renamed", from: "carol", to: "caro", at: START })
+      // The server took carol's reaction back by her user, under the name she has now.
+      client.frame({ type: "reaction", room: "lobby", id: 1, emoji: "👍", name: "caro", on: false })
+      assert.strictEqual(lines(lobby)[0], "[1] bob: hi {👍 ann}{🎉 dave}")
+
+      client.type("/nick anna")
+      client.frame({ type: "ack", ref: lastRef(client) })
+      client.on({ kind: "react", id: 1, emoji: "👍" })
+      assert.deepInclude(sent(client.commands)[0], { emoji: "👍", on: false }, "still ours after our rename")
+    })
+
     it("closes the picker on a pick, and says why the server refused", () => {
       const client = makeClient()
       connect(client, "ann", ["lobby"], { lobby: [message("lobby", 1, "bob", "hi")] })

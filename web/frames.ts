@@ -260,7 +260,10 @@ const onDirect = (s: Step, direct: Protocol.Direct) => {
 const onRenamed = (s: Step, from: string, to: string) => {
   const { state } = s
   const me = state.isMe(from)
-  for (const conversation of state.joinedRooms()) Features.stopTyping(conversation, from)
+  for (const conversation of state.joinedRooms()) {
+    Features.stopTyping(conversation, from)
+    conversation.renameReactor(from, to)
+  }
   if (me) {
     state.me = to
     emit(s, { kind: "showName", name: to, force: false })

@@ -342,6 +342,24 @@ export class Conversation {
     this.insertAt(this.divider)
   }
 
+  /**
+   * A reactor renamed: the server keeps one reaction per user and names them by their current name in later
+   * `reaction` frames (taking one back included), so the lists follow the new name.
+   */
+  renameReactor(from: string, to: string): void {
+    for (const [id, item] of this.messageIds) {
+      if (item.body.kind !== "message" || !item.body.reactions.some((g) => reactedBy(g, from))) continue
+      this.updateMessage(id, (shown) => ({
+        ...shown,
+        reactions: shown.reactions.map((g) =>
+          reactedBy(g, from)
+            ? { emoji: g.emoji, names: g.names.map((n) => (nameKey(n) === nameKey(from) ? to : n)) }
+            : g
+        )
+      }))
+    }
+  }
+
   /** Who is typing, in the order they started (the hints' timers take them off). */
   typingNames(): Array<string> {
     return [...this.typing.values()].map((t) => t.name)
