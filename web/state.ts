@@ -4,8 +4,9 @@
  * timers, storage, and hints the page cannot read off the state (scroll to the bottom, announce a message).
  *
  * `update` is the one way the model changes: frames.ts handles what the server says, actions.ts what the user does,
- * step.ts holds what both need. No DOM, no timers, no clock and no randomness in any of them (the time comes with
- * each update, the ref prefix with the state), so the whole client logic runs and is tested in Node.
+ * features.ts both for the chat features (replies, typing, edits, reactions, read markers), step.ts holds what they
+ * all need. No DOM, no timers, no clock and no randomness in any of them (the time comes with each update, the ref
+ * prefix with the state), so the whole client logic runs and is tested in Node.
  */
 import type { ClientFrame, Hello, ServerFrame } from "../src/protocol/Protocol.js"
 import { type Feature, FEATURES, isValidName, nameKey } from "../src/protocol/Rules.js"

@@ -105,7 +105,7 @@ const renderMessage = (body: MessageBody, context: ItemContext): HTMLLIElement =
   const classes = ["message", mine && "mine", deleted && "deleted"].filter(Boolean).join(" ")
   return h(
     "li",
-    // Focusable by script only: a jump to the original of a reply moves the focus there.
+    // Not a tab stop: the arrow keys, and a jump to the original of a reply, move the focus here (page.ts).
     { class: classes, "data-id": String(body.id), tabindex: "-1" },
     !deleted && body.replyTo !== undefined && body.quote !== undefined && renderQuote(body.quote, body.replyTo),
     h(
