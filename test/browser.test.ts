@@ -1095,12 +1095,17 @@ suite(suiteName, () => {
               Object.defineProperty(document, "visibilityState", { configurable: true, get: () => value })
               document.dispatchEvent(new Event("visibilitychange"))
             }, state)
+          // The title sums every conversation's count, the lobby's (earlier tests wrote there) included.
+          const titleCount = () => reader.page.evaluate(() => Number(/^\((\d+)\) /.exec(document.title)?.[1] ?? 0))
+          const before = await titleCount()
+          const badge = reader.page.locator("#room-list button", { hasText: room }).locator(".badge")
           await setVisibility("hidden")
           await writer.say(room, "while hidden 1")
           await writer.say(room, "while hidden 2")
           const newest = await idOf(writer, room, "hwriter", "while hidden 2")
           await message(reader.page, "while hidden 2").waitFor({ timeout: WAIT })
-          await reader.page.waitForFunction(() => document.title === "(2) effect-chat", undefined, { timeout: WAIT })
+          await badge.filter({ hasText: /^2 unread$/ }).waitFor({ timeout: WAIT })
+          assert.strictEqual(await titleCount(), before + 2)
           const reads = () => reader.sent.filter((f) => f.type === "read" && f.room === room)
           assert.isFalse(
             reads().some((f) => Number(f.id) >= newest - 1),
@@ -1109,7 +1114,8 @@ suite(suiteName, () => {
 
           await setVisibility("visible")
           await eventually(() => reads().some((f) => f.id === newest), "the read once shown")
-          await reader.page.waitForFunction(() => document.title === "effect-chat", undefined, { timeout: WAIT })
+          await badge.waitFor({ state: "detached", timeout: WAIT })
+          assert.strictEqual(await titleCount(), before)
           const after = await reader.page
             .locator("#messages li.divider")
             .evaluate((li) => li.nextElementSibling?.querySelector(".text")?.textContent)
