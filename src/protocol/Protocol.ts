@@ -37,12 +37,16 @@ export const Hello = Schema.Struct({
   ),
   /** A JWT, on servers with `--auth optional|required`. */
   token: Schema.optional(Token),
+  /** Opt-in event types (see Chat features); names the server does not know are ignored. */
+  features: Schema.optional(Schema.Array(Schema.String.pipe(Schema.maxLength(32))).pipe(Schema.maxItems(16))),
   ref: optionalRef
 })
 export const Send = Schema.Struct({
   type: Schema.Literal("send"),
   room: Schema.String,
   text: Schema.String,
+  /** The id of the message of the same room this one answers. */
+  reply_to: Schema.optional(MessageId),
   ref: optionalRef
 })
 export const Join = Schema.Struct({ type: Schema.Literal("join"), room: Schema.String, ref: optionalRef })
@@ -65,6 +69,35 @@ export const Who = Schema.Struct({ type: Schema.Literal("who"), room: Schema.Str
 export const Ping = Schema.Struct({ type: Schema.Literal("ping"), ref: optionalRef })
 /** A new token for the same user, after `token_expired` (or before it). */
 export const Refresh = Schema.Struct({ type: Schema.Literal("refresh"), token: Token, ref: optionalRef })
+export const TypingRequest = Schema.Struct({ type: Schema.Literal("typing"), room: Schema.String, ref: optionalRef })
+export const Edit = Schema.Struct({
+  type: Schema.Literal("edit"),
+  room: Schema.String,
+  id: MessageId,
+  text: Schema.String,
+  ref: optionalRef
+})
+export const Delete = Schema.Struct({
+  type: Schema.Literal("delete"),
+  room: Schema.String,
+  id: MessageId,
+  ref: optionalRef
+})
+/** 1-16 characters, no white space or control characters (checked by `checkEmoji`). */
+export const React = Schema.Struct({
+  type: Schema.Literal("react"),
+  room: Schema.String,
+  id: MessageId,
+  emoji: Schema.String.pipe(Schema.maxLength(64)),
+  on: Schema.Boolean,
+  ref: optionalRef
+})
+export const Read = Schema.Struct({
+  type: Schema.Literal("read"),
+  room: Schema.String,
+  id: MessageId,
+  ref: optionalRef
+})
 
 export const ClientFrame = Schema.Union(
   Hello,
@@ -76,7 +109,12 @@ export const ClientFrame = Schema.Union(
   HistoryRequest,
   Who,
   Ping,
-  Refresh
+  Refresh,
+  TypingRequest,
+  Edit,
+  Delete,
+  React,
+  Read
 )
 export type ClientFrame = typeof ClientFrame.Type
 export type Hello = typeof Hello.Type
@@ -94,15 +132,26 @@ export const Welcome = Schema.Struct({
   resume: Schema.String,
   resumed: Schema.Boolean,
   /** Extension: the signed-in user's id (a token's `sub`, or what the app's connect hook said); absent for a guest. */
-  user: Schema.optional(Schema.String)
+  user: Schema.optional(Schema.String),
+  /** The features of `hello.features` this server enabled for the connection. */
+  features: Schema.optional(Schema.Array(Schema.String))
 })
+/** Who reacted with each emoji, in the order they did. */
+export const Reactions = Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })
+export type Reactions = typeof Reactions.Type
 export const Message = Schema.Struct({
   type: Schema.Literal("message"),
   room: Schema.String,
   id: Schema.Number,
   from: Schema.String,
   text: Schema.String,
-  at: Schema.Number
+  at: Schema.Number,
+  reply_to: Schema.optional(Schema.Number),
+  /** When it was last edited (history only: live edits arrive as `edited`). */
+  edited: Schema.optional(Schema.Number),
+  /** Taken back by its author (or a moderator): the text is gone for good. */
+  deleted: Schema.optional(Schema.Boolean),
+  reactions: Schema.optional(Reactions)
 })
 export type Message = typeof Message.Type
 export const Direct = Schema.Struct({
@@ -160,6 +209,45 @@ export const ErrorFrame = Schema.Struct({
   ref: optionalRef
 })
 export const Pong = Schema.Struct({ type: Schema.Literal("pong"), ref: optionalRef })
+export const Typing = Schema.Struct({
+  type: Schema.Literal("typing"),
+  room: Schema.String,
+  name: Schema.String
+})
+export type Typing = typeof Typing.Type
+export const Edited = Schema.Struct({
+  type: Schema.Literal("edited"),
+  room: Schema.String,
+  id: Schema.Number,
+  text: Schema.String,
+  at: Schema.Number
+})
+export type Edited = typeof Edited.Type
+export const Deleted = Schema.Struct({
+  type: Schema.Literal("deleted"),
+  room: Schema.String,
+  id: Schema.Number,
+  at: Schema.Number
+})
+export type Deleted = typeof Deleted.Type
+export const Reaction = Schema.Struct({
+  type: Schema.Literal("reaction"),
+  room: Schema.String,
+  id: Schema.Number,
+  emoji: Schema.String,
+  name: Schema.String,
+  on: Schema.Boolean
+})
+export type Reaction = typeof Reaction.Type
+export const Unread = Schema.Struct({
+  type: Schema.Literal("unread"),
+  room: Schema.String,
+  last_read: Schema.Number,
+  count: Schema.Number
+})
+export type Unread = typeof Unread.Type
+/** A change to a message that is already in history. */
+export type Change = Edited | Deleted | Reaction
 
 export const ServerFrame = Schema.Union(
   Welcome,
@@ -172,7 +260,12 @@ export const ServerFrame = Schema.Union(
   Renamed,
   Ack,
   ErrorFrame,
-  Pong
+  Pong,
+  Typing,
+  Edited,
+  Deleted,
+  Reaction,
+  Unread
 )
 export type ServerFrame = typeof ServerFrame.Type
 
@@ -188,7 +281,26 @@ const decodeOptions = { onExcessProperty: "ignore" } as const
  */
 const serverDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ServerFrame, ParseResult.ParseError>> =
   new Map(
-    ([Welcome, Message, Direct, History, Members, Joined, Left, Renamed, Ack, ErrorFrame, Pong] as const).map(
+    (
+      [
+        Welcome,
+        Message,
+        Direct,
+        History,
+        Members,
+        Joined,
+        Left,
+        Renamed,
+        Ack,
+        ErrorFrame,
+        Pong,
+        Typing,
+        Edited,
+        Deleted,
+        Reaction,
+        Unread
+      ] as const
+    ).map(
       (schema) => [
         schema.fields.type.literals[0],
         Schema.decodeUnknownEither(schema as Schema.Schema<ServerFrame, any>, decodeOptions)
@@ -199,7 +311,25 @@ const serverDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<Serv
 /** One decoder per request type: a frame is parsed once and checked against its own type's schema only. */
 const requestDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ClientFrame, ParseResult.ParseError>> =
   new Map(
-    ([Hello, Send, Join, Leave, Nick, DirectRequest, HistoryRequest, Who, Ping, Refresh] as const).map((schema) => [
+    (
+      [
+        Hello,
+        Send,
+        Join,
+        Leave,
+        Nick,
+        DirectRequest,
+        HistoryRequest,
+        Who,
+        Ping,
+        Refresh,
+        TypingRequest,
+        Edit,
+        Delete,
+        React,
+        Read
+      ] as const
+    ).map((schema) => [
       schema.fields.type.literals[0],
       Schema.decodeUnknownEither(schema as Schema.Schema<ClientFrame, any>, decodeOptions)
     ])

@@ -43,6 +43,28 @@ export const ERROR_CODES = [
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 
+/** The opt-in event types of `hello.features` (PROTOCOL.md, Chat features). */
+export const FEATURES = ["typing", "edits", "reactions", "receipts"] as const
+export type Feature = (typeof FEATURES)[number]
+export const isFeature = (name: string): name is Feature => (FEATURES as ReadonlyArray<string>).includes(name)
+
+/** Distinct emoji one message may carry. */
+export const MAX_REACTIONS = 20
+/** `unread.count` is exact up to this; the count says this many for anything more. */
+export const UNREAD_CAP = 1000
+/** A typing hint lasts this long on screen, and a user's hints in a room pass at most one per second. */
+export const TYPING_SHOWN_MS = 5000
+export const TYPING_INTERVAL_MS = 1000
+/** What a client without the `edits` feature sees instead of a deleted message's text. */
+export const DELETED_TEXT = "[deleted]"
+
+/** An emoji for a reaction: 1-16 characters (code points), no white space, no control characters. */
+export const checkEmoji = (emoji: string): boolean => {
+  let count = 0
+  for (const _ of emoji) if (++count > 16) return false
+  return count > 0 && !/[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(emoji.replace(/\u200d|\ufe0f/g, ""))
+}
+
 const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/
 const RESERVED_RE = /^user[0-9]+$/i
