@@ -22,6 +22,8 @@ interface Scripted {
   /** While refusing, new connections are closed at once. */
   readonly refuse: (refusing: boolean) => void
   answer: Answer
+  /** Frames sent right after each `welcome` (a join's history), by connection number. */
+  afterWelcome: (connection: number) => ReadonlyArray<Protocol.ServerFrame>
 }
 
 const ackAll: Answer = (frame) =>
@@ -50,7 +52,8 @@ const scripted = (enable: ReadonlyArray<string> = Protocol.FEATURES) =>
       frames: [],
       drop: Effect.sync(() => server.clients.forEach((ws) => ws.terminate())),
       refuse: (value) => void (refusing = value),
-      answer: ackAll
+      answer: ackAll,
+      afterWelcome: () => []
     }
     server.on("connection", (ws: WebSocket) => {
       if (refusing) return void ws.terminate()
@@ -70,7 +73,9 @@ const scripted = (enable: ReadonlyArray<string> = Protocol.FEATURES) =>
             resumed: frame.resume !== undefined,
             features
           }
-          return ws.send(Protocol.encode(welcome))
+          ws.send(Protocol.encode(welcome))
+          for (const next of self.afterWelcome(connection)) ws.send(Protocol.encode(next))
+          return
         }
         const answer = self.answer(frame)
         if (answer !== undefined) ws.send(Protocol.encode(answer))
@@ -237,5 +242,59 @@ describe("ChatClient on the wire: chat features", () => {
           ["1:edit", "2:edit", "2:delete", "2:react", "2:read"]
         )
       })
+  )
+
+  it.scopedLive("a repeated history that shows known messages changed tells the changes, not the messages again", () =>
+    Effect.gen(function* () {
+      const server = yield* scripted()
+      const message = (id: number, extra: Partial<Protocol.Message> = {}): Protocol.Message => ({
+        type: "message",
+        room: "lobby",
+        id,
+        from: "bob",
+        text: `m${id}`,
+        at: id,
+        ...extra
+      })
+      server.afterWelcome = (connection) => [
+        {
+          type: "history",
+          room: "lobby",
+          more: false,
+          messages:
+            connection === 1
+              ? [message(1), message(2, { reactions: { "👍": ["cy"] } })]
+              : [
+                  message(1, { text: "m1 fixed", edited: 10 }),
+                  message(2, { text: "", deleted: true }),
+                  message(3, { reactions: { "👍": ["cy"] } })
+                ]
+        }
+      ]
+      const { events } = yield* connect({ url: server.url, name: "ann" })
+      yield* waitFor("the first history", () => events.some((event) => event.type === "history"))
+      yield* server.drop
+      yield* waitFor("the change of message 2", () => events.some((event) => event.type === "deleted"))
+      const after = events.slice(events.findIndex((event) => event.type === "disconnected"))
+      assert.deepStrictEqual(
+        after.flatMap((event): ReadonlyArray<unknown> =>
+          event.type === "history"
+            ? [event.messages.map((m) => m.id)]
+            : event.type === "edited" || event.type === "deleted" || event.type === "reaction"
+              ? [event]
+              : []
+        ),
+        [
+          [3],
+          { type: "edited", room: "lobby", id: 1, text: "m1 fixed", at: 10 },
+          {
+            type: "deleted",
+            room: "lobby",
+            id: 2,
+            at: (after.find((e) => e.type === "deleted") as Protocol.Deleted).at
+          }
+        ]
+      )
+    })
   )
 })

@@ -3,7 +3,8 @@
  *
  * It speaks the JSON dialect (`effect-chat.v1`), one `Connection` at a time. A lost connection is retried on a
  * `Schedule` (by default the shared `ReconnectPolicy`) and the session resumed with the token of the last `welcome`
- * (`SessionState`); messages already delivered are never delivered twice (`Seen`), and the request still waiting for
+ * (`SessionState`); messages already delivered are never delivered twice (`Seen`), a repeated one that changed
+ * meanwhile comes as its changes (`edited`, `deleted`, `reaction`), and the request still waiting for
  * its answer is sent again, with the same `ref`, on the new connection (`Requests`). Only the first connection
  * failing is an error of the layer: after one successful session the client keeps reconnecting until it is closed
  * or the server ends the session.
@@ -56,7 +57,9 @@ export type ConnectionEvent =
 /**
  * Server frames as they reach the user: `welcome` becomes `connected`, answers to this client's own requests
  * (`ack`, `pong`, and `error`/`members`/`history` carrying one of its refs) go to the request instead, and
- * `message`/`history` frames only hold messages not delivered before. With the features on, the events also hold
+ * `message`/`history` frames only hold messages not delivered before (one delivered before that a later history shows
+ * changed, after a reconnect that could not resume, comes as `edited`/`deleted`/`reaction` events instead, for the
+ * features the connection has). With the features on, the events also hold
  * `typing`, `edited`, `deleted`, `reaction` and `unread` frames, and messages carry `reply_to`, `edited`, `deleted`
  * and `reactions`.
  */
@@ -239,11 +242,25 @@ const make = (options: ChatClientOptions) =>
       state.observe(frame)
       switch (frame.type) {
         case "history": {
-          const messages = frame.messages.filter((message) => seen.admit(message))
-          return messages.length > 0 ? publish({ ...frame, messages }) : undefined
+          const messages: Array<Protocol.Message> = []
+          const changes: Array<Protocol.Change> = []
+          for (const message of frame.messages) {
+            if (seen.admit(message)) messages.push(message)
+            else changes.push(...seen.changes(message, { now: Date.now(), reactions: enabled.includes("reactions") }))
+          }
+          if (messages.length > 0) publish({ ...frame, messages })
+          // Only the kinds of change this connection asked to be told about.
+          return changes
+            .filter((change) => enabled.includes(change.type === "reaction" ? "reactions" : "edits"))
+            .forEach(publish)
         }
         case "message":
           return seen.admit(frame) ? publish(frame) : undefined
+        case "edited":
+        case "deleted":
+        case "reaction":
+          seen.track(frame)
+          return publish(frame)
         default:
           return publish(frame)
       }
