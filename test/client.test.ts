@@ -260,6 +260,42 @@ describe("dist/client.js through pipes", () => {
   )
 })
 
+describe("dist/client.js chat features through pipes", () => {
+  it.scopedLive("--show-ids and /ids show message ids; /rooms counts what arrived in the other rooms", () =>
+    Effect.gen(function* () {
+      const { url } = yield* ServerProcess.start()
+      const ann = yield* peer(url, "ann", ["lobby", "dev"])
+      const cli = yield* spawn([CLIENT, "--url", url, "--name", "cli", "--room", "lobby", "--show-ids"])
+      const shows = (line: string) => () => cli.lines().includes(line)
+      const waitLine = (line: string) => waitFor(() => `${line}: ${cli.stdout()}`, shows(line))
+      yield* waitLine("You are connected as cli! There are 2 users here.")
+      const hello = yield* ann.client.send("lobby", "hello")
+      yield* waitLine(`#${hello} [ann]: hello`)
+
+      cli.child.stdin!.write("/join dev\n")
+      yield* waitFor(
+        () => `the dev join: ${cli.stdout()}`,
+        () => cli.lines().some((line) => line.startsWith("in #dev: "))
+      )
+      const later = yield* Effect.forEach(["one", "two"], (text) => ann.client.send("lobby", text))
+      yield* waitLine(`#lobby #${later[1]} [ann]: two`)
+      cli.child.stdin!.write("/rooms\n")
+      yield* waitLine("Your rooms: #lobby (2 unread), #dev (here)")
+
+      cli.child.stdin!.write("/ids\n")
+      yield* waitLine("Message ids are hidden.")
+      yield* ann.client.send("dev", "quiet")
+      yield* waitLine("[ann]: quiet")
+      cli.child.stdin!.write("/ids now\n/join lobby\n/rooms\n")
+      yield* waitLine("usage: /ids")
+      yield* waitLine("Your rooms: #lobby (here), #dev")
+      cli.child.stdin!.end()
+      assert.strictEqual(yield* cli.exit, 0)
+      assert.strictEqual(cli.stderr(), "")
+    })
+  )
+})
+
 // ---------------------------------------------------------------------------------------------------------------------
 // A real terminal: tmux
 // ---------------------------------------------------------------------------------------------------------------------
