@@ -101,13 +101,14 @@ describe("TerminalFormat: chat features", () => {
     const view = { ...plain, known: transcript.get }
     assert.strictEqual(
       TerminalFormat.formatMessage(view, message(4, "bob", "great", { reply_to: 3 })),
-      '[bob] ↪ ann "what do you all think about th…": great'
+      '[bob] ↪ ann "what do you all think about…": great'
     )
     assert.strictEqual(
       TerminalFormat.formatMessage(view, message(5, "bob", "and this", { reply_to: 1 })),
       "[bob] ↪ #1: and this"
     )
     assert.strictEqual(TerminalFormat.quote("a\n\tb   c"), '"a b c"')
+    assert.strictEqual(TerminalFormat.quote("y".repeat(40)), `"${"y".repeat(30)}…"`)
     assert.strictEqual(TerminalFormat.quote("\x1b[2J"), '"\ufffd[2J"')
   })
 

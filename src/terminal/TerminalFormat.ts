@@ -45,10 +45,13 @@ export const sanitize = (text: string): string => text.replace(/[\u0000-\u0008\u
 const prefix = (view: View, room: string, id: number, withId = view.showIds === true) =>
   (room === view.room ? "" : `${paint(view, 1, `#${room}`)} `) + (withId ? `${dim(view, `#${id}`)} ` : "")
 
-/** The start of a text on one line, for a quote: `"hello there…"`. */
+/** The start of a text on one line, for a quote: `"hello there…"`, cut after a word when one ends late enough. */
 export const quote = (text: string, length: number = QUOTE_LENGTH): string => {
   const chars = Array.from(sanitize(text).replace(/\s+/g, " ").trim())
-  return `"${chars.length > length ? `${chars.slice(0, length).join("")}…` : chars.join("")}"`
+  if (chars.length <= length) return `"${chars.join("")}"`
+  const start = chars.slice(0, length).join("")
+  const space = start.lastIndexOf(" ")
+  return `"${space >= length / 2 ? start.slice(0, space) : start}…"`
 }
 
 /** ` ↪ ann "the original…"`, or ` ↪ #12` when the original was not shown here. */
