@@ -289,6 +289,165 @@ const contract = <E>(name: string, backend: Layer.Layer<Backend, E>) =>
         )
       })
 
+      describe("Message changes and read markers", () => {
+        const refusal = (effect: Effect.Effect<unknown, unknown>) =>
+          Effect.map(Effect.flip(effect), (error) => (error as { readonly reason?: string }).reason)
+
+        it.scoped("edit and delete by the author only; history carries the state; ids never change", () =>
+          Effect.gen(function* () {
+            const hub = yield* Hub
+            const room = unique("room")
+            yield* hub.publish(room, { from: "alice", text: "helo", author: "u:alice" })
+            yield* hub.publish(room, { from: "bob", text: "hi", author: "u:bob", replyTo: 1 })
+            const { events, feed } = yield* listen(room)
+            assert.strictEqual(feed.lastRev, 0)
+
+            assert.strictEqual(
+              yield* refusal(hub.change(room, { _tag: "Edit", id: 1, text: "x", by: "u:bob" })),
+              "forbidden"
+            )
+            assert.strictEqual(yield* refusal(hub.change(room, { _tag: "Delete", id: 1, by: "u:bob" })), "forbidden")
+            assert.strictEqual(
+              yield* refusal(hub.change(room, { _tag: "Edit", id: 9, text: "x", by: "u:alice" })),
+              "no_such_message"
+            )
+            const edited = yield* hub.change(room, { _tag: "Edit", id: 1, text: "hello", by: "u:alice" })
+            assert.strictEqual(edited?.rev, 1)
+            const at = edited?.frame.type === "edited" ? edited.frame.at : -1
+            assert.deepStrictEqual(edited?.frame, { type: "edited", room, id: 1, text: "hello", at })
+            assert.approximately(at, Date.now(), 5_000)
+            const deleted = yield* hub.change(room, { _tag: "Delete", id: 2, by: "u:bob" })
+            assert.strictEqual(deleted?.rev, 2)
+            // Deleting what is deleted is no change, and it cannot be edited any more.
+            assert.strictEqual(yield* hub.change(room, { _tag: "Delete", id: 2, by: "u:bob" }), undefined)
+            assert.strictEqual(
+              yield* refusal(hub.change(room, { _tag: "Edit", id: 2, text: "back", by: "u:bob" })),
+              "no_such_message"
+            )
+            // A moderator (no key) may delete anyone's message.
+            yield* hub.publish(room, { from: "carol", text: "spam", author: "u:carol" })
+            assert.strictEqual((yield* hub.change(room, { _tag: "Delete", id: 3, by: undefined }))?.rev, 3)
+
+            const page = yield* hub.history(room, { limit: 10 })
+            assert.deepStrictEqual(
+              page.messages.map((m) => [m.id, m.text, m.edited !== undefined, m.deleted === true, m.reply_to]),
+              [
+                [1, "hello", true, false, undefined],
+                [2, "", false, true, 1],
+                [3, "", false, true, undefined]
+              ]
+            )
+            yield* eventually(() => events.length >= 4, "the subscriber has the three changes and message 3")
+            assert.deepStrictEqual(
+              events.map((e) => (e._tag === "Change" ? [e.rev, e.frame.type, e.frame.id] : e._tag)),
+              [[1, "edited", 1], [2, "deleted", 2], "Message", [3, "deleted", 3]]
+            )
+            const next = yield* listen(room)
+            assert.strictEqual(next.feed.lastRev, 3)
+          })
+        )
+
+        it.effect("reactions toggle per user and emoji, by name in history, at most 20 emoji", () =>
+          Effect.gen(function* () {
+            const hub = yield* Hub
+            const room = unique("room")
+            yield* hub.publish(room, { from: "alice", text: "ship it", author: "u:alice" })
+            const react = (by: string, name: string, emoji: string, on: boolean) =>
+              hub.change(room, { _tag: "React", id: 1, emoji, on, by, name })
+            assert.deepStrictEqual((yield* react("u:bob", "bob", "👍", true))?.frame, {
+              type: "reaction",
+              room,
+              id: 1,
+              emoji: "👍",
+              name: "bob",
+              on: true
+            })
+            // The same toggle again changes nothing; it is not a refusal.
+            assert.strictEqual(yield* react("u:bob", "bob", "👍", true), undefined)
+            yield* react("u:carol", "carol", "👍", true)
+            yield* react("u:carol", "carol", "🎉", true)
+            yield* react("u:bob", "bob", "👍", false)
+            assert.strictEqual(yield* react("u:bob", "bob", "🎉", false), undefined)
+            const [message] = (yield* hub.history(room, { limit: 1 })).messages
+            assert.deepStrictEqual(message?.reactions, { "👍": ["carol"], "🎉": ["carol"] })
+            for (let i = 0; i < 18; i++) yield* react("u:dave", "dave", `e${i}`, true)
+            assert.strictEqual(yield* refusal(react("u:dave", "dave", "one-too-many", true)), "too_many_reactions")
+            // An emoji already there is not a new one.
+            yield* react("u:dave", "dave", "🎉", true)
+            assert.strictEqual(yield* refusal(react("u:erin", "erin", "🚀", true)), "too_many_reactions")
+          })
+        )
+
+        it.effect("changes lists what happened after a rev to messages up to an id", () =>
+          Effect.gen(function* () {
+            const hub = yield* Hub
+            const room = unique("room")
+            yield* publishMany(room, 3)
+            yield* hub.publish(room, { from: "alice", text: "mine", author: "k" })
+            yield* hub.publish(room, { from: "alice", text: "mine too", author: "k" })
+            yield* hub.change(room, { _tag: "Edit", id: 4, text: "edited 4", by: "k" })
+            yield* hub.change(room, { _tag: "React", id: 5, emoji: "👍", on: true, by: "k2", name: "bob" })
+            yield* hub.change(room, { _tag: "Delete", id: 4, by: "k" })
+            const all = yield* hub.changes(room, { afterRev: 0, throughRev: 3, throughId: 5 })
+            assert.deepStrictEqual(
+              all.map((c) => [c.rev, c.frame.type, c.frame.id]),
+              [
+                [1, "edited", 4],
+                [2, "reaction", 5],
+                [3, "deleted", 4]
+              ]
+            )
+            const later = yield* hub.changes(room, { afterRev: 1, throughRev: 2, throughId: 4 })
+            assert.deepStrictEqual(later, [])
+            const upTo4 = yield* hub.changes(room, { afterRev: 1, throughRev: 3, throughId: 4 })
+            assert.deepStrictEqual(
+              upTo4.map((c) => c.rev),
+              [3]
+            )
+          })
+        )
+
+        it.effect("read markers move forward only, never past the latest id; unread skips deleted messages", () =>
+          Effect.gen(function* () {
+            const hub = yield* Hub
+            const room = unique("room")
+            const user = unique("u:reader")
+            assert.deepStrictEqual(yield* hub.unread(room, user), { type: "unread", room, last_read: 0, count: 0 })
+            yield* publishMany(room, 3)
+            yield* hub.publish(room, { from: "alice", text: "oops", author: "k" })
+            yield* hub.publish(room, { from: "alice", text: "m5", author: "k" })
+            assert.deepStrictEqual(yield* hub.unread(room, user), { type: "unread", room, last_read: 0, count: 5 })
+            yield* hub.change(room, { _tag: "Delete", id: 4, by: "k" })
+            assert.strictEqual((yield* hub.unread(room, user)).count, 4)
+            const moved = yield* hub.markRead(room, user, 2)
+            assert.deepStrictEqual(moved, { unread: { type: "unread", room, last_read: 2, count: 2 }, moved: true })
+            const back = yield* hub.markRead(room, user, 1)
+            assert.deepStrictEqual(back, { unread: { type: "unread", room, last_read: 2, count: 2 }, moved: false })
+            const past = yield* hub.markRead(room, user, 99)
+            assert.deepStrictEqual(past.unread, { type: "unread", room, last_read: 5, count: 0 })
+            // Markers are per user and per room.
+            assert.strictEqual((yield* hub.unread(room, unique("u:other"))).last_read, 0)
+            assert.strictEqual((yield* hub.unread(unique("room"), user)).last_read, 0)
+          })
+        )
+
+        it.effect("the unread count stops at 1,000", () =>
+          Effect.gen(function* () {
+            const hub = yield* Hub
+            const room = unique("room")
+            yield* Effect.forEach(range(1, 1005), (i) => hub.publish(room, { from: "alice", text: `m${i}` }), {
+              concurrency: 50
+            })
+            // A backend retaining fewer than 1,000 messages counts what it retains (retention may run meanwhile).
+            const span = ({ latest, oldest }: { latest: number; oldest: number }) => Math.min(1000, latest - oldest + 1)
+            const before = span(yield* hub.bounds(room))
+            const count = (yield* hub.unread(room, unique("u:reader"))).count
+            const after = span(yield* hub.bounds(room))
+            assert.include([before, after], count)
+          })
+        )
+      })
+
       describe("Sessions", () => {
         const fresh = Effect.map(NodeId, (node): SessionRecord => ({
           session: newSessionId(),

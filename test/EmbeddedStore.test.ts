@@ -134,7 +134,7 @@ describe("the embedded store", () => {
       expect(Option.isSome(yield* sessions.redeem(token))).toBe(true)
       const sql = Context.get(context, SqlClient.SqlClient)
       const ran = yield* sql<{ name: string }>`SELECT name FROM effect_sql_migrations ORDER BY migration_id`
-      expect(ran.map((row) => row.name)).toEqual(["messages", "sessions", "room_seq_trigger"])
+      expect(ran.map((row) => row.name)).toEqual(["messages", "sessions", "room_seq_trigger", "chat_features"])
     })
   )
 

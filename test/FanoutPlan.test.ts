@@ -33,6 +33,7 @@ const member = (id: string, renderer: Renderer) => {
     id,
     renderer,
     session: { id },
+    key: id,
     firstSightOfRename: (eventId: string) => !renames.has(eventId) && renames.add(eventId) !== undefined
   }
 }

@@ -10,9 +10,11 @@
  *   it must read from history. A sink is a plain callback (the room actor's mailbox), not a queue with a fiber
  *   waiting on it: an event costs no fiber wake-up on its way to the room actor.
  */
-import { Context, Duration, Effect, Layer, PubSub, type Queue, Schedule, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Either, Layer, PubSub, type Queue, Schedule, type Scope } from "effect"
 import type * as Protocol from "../protocol/Protocol.js"
+import { UNREAD_CAP } from "../protocol/Rules.js"
 import type { BackendError } from "./BackendError.js"
+import * as MessageState from "./MessageState.js"
 
 /** A room event as it travels between nodes: a wire frame plus what the fan-out needs to know about its origin. */
 export type RoomEvent =
@@ -20,6 +22,34 @@ export type RoomEvent =
   | { readonly _tag: "Joined"; readonly frame: Protocol.Joined; readonly session: string }
   | { readonly _tag: "Left"; readonly frame: Protocol.Left; readonly session: string }
   | { readonly _tag: "Renamed"; readonly frame: Protocol.Renamed; readonly session: string; readonly eventId: string }
+  /** A message of the room was edited, deleted or reacted to; `rev` numbers the room's changes (1, 2, ...). */
+  | { readonly _tag: "Change"; readonly frame: Protocol.Change; readonly rev: number }
+  /** A member is typing: passed on, never stored; not to the typer's own connections (`user` is their key). */
+  | { readonly _tag: "Typing"; readonly frame: Protocol.Typing; readonly user: string }
+  /** A user's read marker moved: for that user's connections (`user` is the user's key). */
+  | { readonly _tag: "Read"; readonly frame: Protocol.Unread; readonly user: string }
+
+/** Events that are announced rather than numbered and stored by the hub. */
+export type Announcement = Exclude<RoomEvent, { _tag: "Message" } | { _tag: "Change" }>
+
+/** A message to publish: who it is from (the name shown), and who may change it later (`author`, a user key). */
+export interface Post {
+  readonly from: string
+  readonly text: string
+  readonly author?: string | undefined
+  readonly replyTo?: number | undefined
+}
+
+/** A change the rules refuse (`MessageState.apply`): not the author's, no such message, too many emoji. */
+export class ChangeRefused extends Data.TaggedError("ChangeRefused")<{
+  readonly reason: MessageState.ChangeRefusal
+}> {}
+
+/** A change as the log keeps it, for a resuming member that was away when it happened. */
+export interface LoggedChange {
+  readonly rev: number
+  readonly frame: Protocol.Change
+}
 
 /** Sent to the node holding a session: a direct message for it, or the order to hand it to a resuming connection. */
 export type DirectEnvelope =
@@ -39,17 +69,41 @@ export interface HistoryPage {
 export interface RoomFeed {
   /** Id of the last message published before this feed started; the sink gets only later ones. */
   readonly lastId: number
+  /** Rev of the last change before this feed started. */
+  readonly lastRev: number
 }
 
 /** Where a subscription's events go, as they happen. */
 export type RoomSink = (event: RoomEvent) => void
 
 export interface HubService {
-  readonly publish: (
+  readonly publish: (room: string, post: Post) => Effect.Effect<Protocol.Message, BackendError>
+  readonly announce: (room: string, event: Announcement) => Effect.Effect<void, BackendError>
+  /**
+   * Edits, deletes or reacts to a message, by the rules of `MessageState`; subscribers get the change (in order with
+   * the room's messages) and it is logged for resumes. `undefined`: nothing changed (a reaction that was already
+   * there), which is not a refusal.
+   */
+  readonly change: (
     room: string,
-    post: { readonly from: string; readonly text: string }
-  ) => Effect.Effect<Protocol.Message, BackendError>
-  readonly announce: (room: string, event: Exclude<RoomEvent, { _tag: "Message" }>) => Effect.Effect<void, BackendError>
+    request: MessageState.ChangeRequest
+  ) => Effect.Effect<LoggedChange | undefined, ChangeRefused | BackendError>
+  /** Logged changes with `afterRev < rev <= throughRev` to messages with `id <= throughId`, oldest first. */
+  readonly changes: (
+    room: string,
+    query: { readonly afterRev: number; readonly throughRev: number; readonly throughId: number }
+  ) => Effect.Effect<ReadonlyArray<LoggedChange>, BackendError>
+  /**
+   * Moves `user`'s read marker in `room` forward to `id` (at most the room's latest id; never back) and answers the
+   * marker with the unread count after it; `moved` says whether it moved.
+   */
+  readonly markRead: (
+    room: string,
+    user: string,
+    id: number
+  ) => Effect.Effect<{ readonly unread: Protocol.Unread; readonly moved: boolean }, BackendError>
+  /** `user`'s marker in `room` (0 when never marked) and the messages after it that are not deleted, capped. */
+  readonly unread: (room: string, user: string) => Effect.Effect<Protocol.Unread, BackendError>
   readonly subscribe: (room: string, sink: RoomSink) => Effect.Effect<RoomFeed, BackendError, Scope.Scope>
   /**
    * Messages of a room, oldest first: up to `limit` messages with `after < id < before` (either bound optional),
@@ -90,10 +144,40 @@ export const localDirects = Effect.map(
 
 interface MemoryRoom {
   seq: number
-  /** The newest `historyRetain` messages, oldest first. */
-  readonly messages: Array<Protocol.Message>
+  /** The newest `historyRetain` messages, oldest first; ids are consecutive. */
+  readonly messages: Array<MessageState.StoredMessage>
   readonly sinks: Set<RoomSink>
   lastActivity: number
+  rev: number
+  /** The newest changes, oldest first (at most `CHANGE_LOG`). */
+  readonly changes: Array<LoggedChange>
+  /** Read markers by user key. */
+  readonly read: Map<string, number>
+}
+
+/** Changes a room of the memory hub keeps for resumes. */
+const CHANGE_LOG = 1000
+
+/** The stored message `id` of a room whose retained ids are consecutive, oldest first. */
+export const storedAt = <A extends { readonly frame: { readonly id: number } }>(
+  messages: ReadonlyArray<A>,
+  id: number
+): A | undefined => {
+  const first = messages[0]
+  if (first === undefined) return undefined
+  const found = messages[id - first.frame.id]
+  return found !== undefined && found.frame.id === id ? found : undefined
+}
+
+/** Messages after `after` that are not deleted, counted up to the cap. */
+export const countUnread = (messages: ReadonlyArray<MessageState.StoredMessage>, after: number): number => {
+  let count = 0
+  for (let i = messages.length - 1; i >= 0 && count < UNREAD_CAP; i--) {
+    const frame = messages[i]!.frame
+    if (frame.id <= after) break
+    if (frame.deleted !== true) count++
+  }
+  return count
 }
 
 /**
@@ -118,7 +202,10 @@ export const makeMemory = (options: MemoryHubOptions) =>
           seq: 0,
           messages: [],
           sinks: new Set(),
-          lastActivity: Date.now()
+          lastActivity: Date.now(),
+          rev: 0,
+          changes: [],
+          read: new Map()
         }
         rooms.set(name, state)
       }
@@ -128,7 +215,10 @@ export const makeMemory = (options: MemoryHubOptions) =>
     const sweep = Effect.sync(() => {
       const now = Date.now()
       for (const [name, state] of rooms) {
-        if (state.sinks.size === 0 && (state.messages.length === 0 || now - state.lastActivity > ttl))
+        if (
+          state.sinks.size === 0 &&
+          ((state.messages.length === 0 && state.read.size === 0) || now - state.lastActivity > ttl)
+        )
           rooms.delete(name)
       }
     })
@@ -139,15 +229,19 @@ export const makeMemory = (options: MemoryHubOptions) =>
     const publish: HubService["publish"] = (name, post) =>
       Effect.sync(() => {
         const state = room(name)
-        const frame: Protocol.Message = {
-          type: "message",
-          room: name,
-          id: ++state.seq,
-          from: post.from,
-          text: post.text,
-          at: Date.now()
-        }
-        state.messages.push(frame)
+        const frame: Protocol.Message =
+          post.replyTo === undefined
+            ? { type: "message", room: name, id: ++state.seq, from: post.from, text: post.text, at: Date.now() }
+            : {
+                type: "message",
+                room: name,
+                id: ++state.seq,
+                from: post.from,
+                text: post.text,
+                at: Date.now(),
+                reply_to: post.replyTo
+              }
+        state.messages.push({ frame, author: post.author })
         if (state.messages.length > options.historyRetain)
           state.messages.splice(0, state.messages.length - options.historyRetain)
         state.lastActivity = frame.at
@@ -162,6 +256,54 @@ export const makeMemory = (options: MemoryHubOptions) =>
         if (state !== undefined) for (const sink of state.sinks) sink(event)
       })
 
+    const change: HubService["change"] = (name, request) =>
+      Effect.suspend(() => {
+        const state = rooms.get(name)
+        const stored = state === undefined ? undefined : storedAt(state.messages, request.id)
+        const applied = MessageState.apply(stored, request, Date.now())
+        if (Either.isLeft(applied)) return Effect.fail(new ChangeRefused({ reason: applied.left }))
+        if (applied.right === undefined || state === undefined) return Effect.succeed(undefined)
+        const { change: frame, message } = applied.right
+        state.messages[request.id - state.messages[0]!.frame.id] = message
+        const logged: LoggedChange = { rev: ++state.rev, frame }
+        state.changes.push(logged)
+        if (state.changes.length > CHANGE_LOG) state.changes.splice(0, state.changes.length - CHANGE_LOG)
+        state.lastActivity = Date.now()
+        const event: RoomEvent = { _tag: "Change", frame, rev: logged.rev }
+        for (const sink of state.sinks) sink(event)
+        return Effect.succeed(logged)
+      })
+
+    const changes: HubService["changes"] = (name, query) =>
+      Effect.sync(() =>
+        (rooms.get(name)?.changes ?? []).filter(
+          (logged) =>
+            logged.rev > query.afterRev && logged.rev <= query.throughRev && logged.frame.id <= query.throughId
+        )
+      )
+
+    const unreadOf = (name: string, state: MemoryRoom | undefined, user: string): Protocol.Unread => {
+      const last = state?.read.get(user) ?? 0
+      return {
+        type: "unread",
+        room: name,
+        last_read: last,
+        count: state === undefined ? 0 : countUnread(state.messages, last)
+      }
+    }
+
+    const markRead: HubService["markRead"] = (name, user, id) =>
+      Effect.sync(() => {
+        const state = rooms.get(name)
+        const before = state?.read.get(user) ?? 0
+        const target = Math.min(id, state?.seq ?? 0)
+        const moved = state !== undefined && target > before
+        if (moved) state.read.set(user, target)
+        return { unread: unreadOf(name, state, user), moved }
+      })
+
+    const unread: HubService["unread"] = (name, user) => Effect.sync(() => unreadOf(name, rooms.get(name), user))
+
     const subscribe: HubService["subscribe"] = (name, sink) =>
       Effect.acquireRelease(
         Effect.sync(() => {
@@ -175,33 +317,50 @@ export const makeMemory = (options: MemoryHubOptions) =>
           Effect.sync(() => {
             state.sinks.delete(own)
             state.lastActivity = Date.now()
-            if (state.sinks.size === 0 && state.messages.length === 0 && rooms.get(name) === state) rooms.delete(name)
+            if (
+              state.sinks.size === 0 &&
+              state.messages.length === 0 &&
+              state.read.size === 0 &&
+              rooms.get(name) === state
+            )
+              rooms.delete(name)
           })
-      ).pipe(Effect.map(({ state }) => ({ lastId: state.seq })))
+      ).pipe(Effect.map(({ state }) => ({ lastId: state.seq, lastRev: state.rev })))
 
     const history: HubService["history"] = (name, query) =>
       Effect.sync(() => {
         const messages = rooms.get(name)?.messages ?? []
-        const matching = messages.filter(
-          (m) =>
-            (query.before === undefined || m.id < query.before) && (query.after === undefined || m.id > query.after)
-        )
+        const matching: Array<Protocol.Message> = []
+        for (const { frame } of messages) {
+          if (
+            (query.before === undefined || frame.id < query.before) &&
+            (query.after === undefined || frame.id > query.after)
+          )
+            matching.push(frame)
+        }
         // `slice(-0)` would be everything: a limit of 0 (`--join-history 0`) is no messages, as in Redis.
         const limit = Math.max(0, query.limit)
         const page = limit === 0 ? [] : query.oldestFirst ? matching.slice(0, limit) : matching.slice(-limit)
         const first = page[0]
-        return { messages: page, more: first !== undefined && messages[0] !== undefined && messages[0].id < first.id }
+        return {
+          messages: page,
+          more: first !== undefined && messages[0] !== undefined && messages[0].frame.id < first.id
+        }
       })
 
     const bounds: HubService["bounds"] = (name) =>
       Effect.sync(() => {
         const state = rooms.get(name)
-        return { oldest: state?.messages[0]?.id ?? 0, latest: state?.seq ?? 0 }
+        return { oldest: state?.messages[0]?.frame.id ?? 0, latest: state?.seq ?? 0 }
       })
 
     return Hub.of({
       publish,
       announce,
+      change,
+      changes,
+      markRead,
+      unread,
       subscribe,
       history,
       bounds,

@@ -14,6 +14,36 @@ export interface SessionRecord {
   readonly node: string
   /** Epoch ms until which a dropped session may be resumed; undefined while a connection holds it. */
   readonly heldUntil?: number | undefined
+  /** Per room, the rev of the last message change the session's connection was sent (see `Session.revs`). */
+  readonly revs?: Readonly<Record<string, number>> | undefined
+}
+
+/**
+ * A record's rooms as the stores keep them, in one text field: a JSON array of names, as before changes had revs,
+ * or `{"rooms": [...], "revs": {...}}` when there are revs to keep. Either form reads back.
+ */
+export const encodeRooms = (record: SessionRecord): string =>
+  record.revs === undefined ? JSON.stringify(record.rooms) : JSON.stringify({ rooms: record.rooms, revs: record.revs })
+
+export const decodeRooms = (
+  text: string
+): { readonly rooms: ReadonlyArray<string>; readonly revs?: Readonly<Record<string, number>> } => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return { rooms: [] }
+  }
+  const names = (value: unknown) =>
+    Array.isArray(value) ? value.filter((room): room is string => typeof room === "string") : []
+  if (Array.isArray(parsed)) return { rooms: names(parsed) }
+  if (typeof parsed !== "object" || parsed === null) return { rooms: [] }
+  const { revs, rooms } = parsed as { readonly rooms?: unknown; readonly revs?: unknown }
+  const kept: Record<string, number> = {}
+  if (typeof revs === "object" && revs !== null) {
+    for (const [room, rev] of Object.entries(revs)) if (typeof rev === "number" && rev > 0) kept[room] = rev
+  }
+  return { rooms: names(rooms), revs: kept }
 }
 
 export interface SessionsService {

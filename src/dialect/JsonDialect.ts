@@ -3,7 +3,18 @@
  * or with their own frame (`members`, `history`, `pong`). Frames are decoded here, once; what follows sees types.
  */
 import { Duration, Effect, Either, Runtime } from "effect"
-import { type ClientFrame, CloseCode, decodeClientFrame, encode } from "../protocol/Protocol.js"
+import { forV1 } from "../backend/MessageState.js"
+import {
+  type ClientFrame,
+  CloseCode,
+  DELETED_TEXT,
+  decodeClientFrame,
+  encode,
+  type Feature,
+  FEATURES,
+  isFeature,
+  type ServerFrame
+} from "../protocol/Protocol.js"
 import { Chat } from "../server/Chat.js"
 import { ChatError } from "../server/ChatError.js"
 import type { Connection, Renderer } from "../server/Connection.js"
@@ -12,8 +23,51 @@ import { securityLog } from "../server/SecurityLog.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import { connectRequest, type Dialect, ExpiryTimer, refusalClose, type Served, type UpgradeRequest } from "./Dialect.js"
 
-/** Every server frame, as JSON. */
-export const renderer: Renderer = { render: encode, showsRoomState: true }
+/** The feature a frame type needs the client to have asked for; the others go to every JSON client. */
+const FEATURE_OF: Partial<Record<ServerFrame["type"], Feature>> = {
+  typing: "typing",
+  edited: "edits",
+  deleted: "edits",
+  reaction: "reactions",
+  unread: "receipts"
+}
+
+/**
+ * Server frames as JSON for a client that asked for `features`: the frames of other features are not shown, and
+ * without `edits` a deleted message in history reads `[deleted]` (the original text is never sent again to anyone).
+ * One renderer per set of features, shared by every connection with that set, so a room's fan-out still encodes a
+ * batch once per kind of member.
+ */
+const makeRenderer = (features: ReadonlySet<Feature> | undefined): Renderer => {
+  const edits = features?.has("edits") === true
+  return {
+    render: (frame) => {
+      const feature = FEATURE_OF[frame.type]
+      if (feature !== undefined) return features?.has(feature) === true ? encode(frame) : undefined
+      if (frame.type === "history" && !edits && frame.messages.some((message) => message.deleted === true)) {
+        return encode({ ...frame, messages: frame.messages.map((message) => forV1(message, DELETED_TEXT)) })
+      }
+      return encode(frame)
+    },
+    showsRoomState: true,
+    features
+  }
+}
+
+/** Every v1 frame, as JSON: the renderer of a client that asked for no features. */
+export const renderer: Renderer = makeRenderer(undefined)
+
+const renderers = new Map<number, Renderer>()
+
+/** The renderer for `hello.features` (names the server does not know are ignored). */
+export const rendererFor = (requested: ReadonlyArray<string> | undefined): Renderer => {
+  if (requested === undefined) return renderer
+  const features = FEATURES.filter((feature) => requested.includes(feature))
+  const mask = features.reduce((bits, feature) => bits | (1 << FEATURES.indexOf(feature)), 0)
+  let found = renderers.get(mask)
+  if (found === undefined) renderers.set(mask, (found = makeRenderer(new Set(features.filter(isFeature)))))
+  return found
+}
 
 /** The JSON dialect over the chat core in context. */
 export const make = Effect.gen(function* () {
@@ -87,6 +141,7 @@ export const make = Effect.gen(function* () {
         }
         const connect = pending === undefined ? undefined : connectRequest(pending, frame.right.token)
         pending = undefined
+        connection.renderer = rendererFor(frame.right.features)
         const opened = yield* chat
           .open(connection, {
             name: frame.right.name,
@@ -157,7 +212,7 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
     case "hello":
       return Effect.fail(new ChatError({ code: "invalid_frame", message: "hello was already sent" }))
     case "send":
-      return Effect.flatMap(chat.send(connection, frame.room, frame.text, frame.ref), ack)
+      return Effect.flatMap(chat.send(connection, frame.room, frame.text, frame.ref, frame.reply_to), ack)
     case "join":
       return Effect.zipRight(chat.join(connection, frame.room), ack())
     case "leave":
@@ -180,6 +235,22 @@ const handle = (chat: typeof Chat.Service, connection: Connection, frame: Client
       return Effect.sync(() => connection.send(withRef({ type: "pong" }, frame.ref)))
     case "refresh":
       return Effect.fail(new ChatError({ code: "invalid_frame", message: "refresh is handled by the dialect" }))
+    case "typing":
+      return Effect.zipRight(chat.typing(connection, frame.room), ack())
+    case "edit":
+      return Effect.zipRight(
+        chat.change(connection, frame.room, { _tag: "Edit", id: frame.id, text: frame.text }),
+        ack()
+      )
+    case "delete":
+      return Effect.zipRight(chat.change(connection, frame.room, { _tag: "Delete", id: frame.id }), ack())
+    case "react":
+      return Effect.zipRight(
+        chat.change(connection, frame.room, { _tag: "React", id: frame.id, emoji: frame.emoji, on: frame.on }),
+        ack()
+      )
+    case "read":
+      return Effect.zipRight(chat.read(connection, frame.room, frame.id), ack())
   }
 }
 

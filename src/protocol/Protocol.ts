@@ -300,12 +300,10 @@ const serverDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<Serv
         Reaction,
         Unread
       ] as const
-    ).map(
-      (schema) => [
-        schema.fields.type.literals[0],
-        Schema.decodeUnknownEither(schema as Schema.Schema<ServerFrame, any>, decodeOptions)
-      ]
-    )
+    ).map((schema) => [
+      schema.fields.type.literals[0],
+      Schema.decodeUnknownEither(schema as Schema.Schema<ServerFrame, any>, decodeOptions)
+    ])
   )
 
 /** One decoder per request type: a frame is parsed once and checked against its own type's schema only. */

@@ -7,10 +7,20 @@
  * they subscribe to, so nobody can grow Redis without bound by touching rooms, and a room in use keeps its ids.
  * Channel messages missed while the pub/sub connection was away are read back from the log once it is back.
  */
-import { Duration, Effect, Layer, Queue, Schedule } from "effect"
+import { Duration, Effect, Either, Layer, Queue, Schedule } from "effect"
 import { BackendError } from "../backend/BackendError.js"
-import { type DirectEnvelope, Hub, type HubService, type RoomEvent, type RoomSink } from "../backend/Hub.js"
+import {
+  ChangeRefused,
+  type DirectEnvelope,
+  Hub,
+  type HubService,
+  type LoggedChange,
+  type RoomEvent,
+  type RoomSink
+} from "../backend/Hub.js"
+import * as MessageState from "../backend/MessageState.js"
 import type * as Protocol from "../protocol/Protocol.js"
+import { UNREAD_CAP } from "../protocol/Rules.js"
 import { RedisClient } from "./RedisClient.js"
 import { script } from "./RedisKeys.js"
 import { RedisNodes } from "./RedisNodes.js"
@@ -28,10 +38,80 @@ if id < lowest then redis.call('SET', seqKey, entry) end
 redis.call('XADD', logKey, 'MAXLEN', '~', retain, entry .. '-0', 'm', body)
 redis.call('PEXPIRE', seqKey, ttl)
 redis.call('PEXPIRE', logKey, ttl)
+-- A message's changes live as long as the message does.
+for _, part in ipairs({'state', 'rev', 'changes', 'deleted'}) do redis.call('PEXPIRE', key('room', room, part), ttl) end
 redis.call('ZADD', key('rooms'), at, room)
 redis.call('PUBLISH', key('room', room, 'events'), 'M' .. entry .. ' ' .. body)
 return tonumber(entry)
 `)
+
+/**
+ * `ARGV`: room, id, expected state ('' for none), new state, deleted (0/1), change frame, ttl, changes kept. Applies
+ * a change computed from the state read before (`MessageState.apply`) only if that state is still the current one
+ * (-1 otherwise: read again and retry), numbers it, logs it and publishes it on the room's channel.
+ */
+const CHANGE = script(`
+local room, id, expected, state, deleted, frame, ttl, kept = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local stateKey = key('room', room, 'state')
+if (redis.call('HGET', stateKey, id) or '') ~= expected then return -1 end
+redis.call('HSET', stateKey, id, state)
+local rev = redis.call('INCR', key('room', room, 'rev'))
+local changesKey = key('room', room, 'changes')
+redis.call('XADD', changesKey, 'MAXLEN', '~', kept, rev .. '-0', 'c', frame, 'i', id)
+if deleted == '1' then redis.call('ZADD', key('room', room, 'deleted'), id, id) end
+for _, k in ipairs({stateKey, key('room', room, 'rev'), changesKey, key('room', room, 'deleted')}) do
+  redis.call('PEXPIRE', k, ttl)
+end
+redis.call('PUBLISH', key('room', room, 'events'), 'C' .. rev .. ' ' .. frame)
+return rev
+`)
+
+/** Lua: the unread count after `last` in `room`: retained ids after it, less the deleted ones, capped. */
+const COUNT_UNREAD = `
+local function countUnread(room, last, cap)
+  local latest = tonumber(redis.call('GET', key('room', room, 'seq')) or '0')
+  local first = redis.call('XRANGE', key('room', room, 'log'), '-', '+', 'COUNT', 1)[1]
+  local oldest = first and tonumber(string.match(first[1], '^%d+')) or (latest + 1)
+  local from = math.max(last + 1, oldest)
+  if from > latest then return 0 end
+  local deleted = redis.call('ZCOUNT', key('room', room, 'deleted'), from, latest)
+  return math.min(cap, latest - from + 1 - deleted)
+end
+`
+
+/** `ARGV`: room, user key, id, cap. Moves the marker forward (never past the latest id): `[last_read, count, moved]`. */
+const READ = script(
+  COUNT_UNREAD +
+    `
+local room, user, id, cap = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local readKey = key('read', user)
+local before = tonumber(redis.call('HGET', readKey, room) or '0')
+local latest = tonumber(redis.call('GET', key('room', room, 'seq')) or '0')
+local target = math.min(id, latest)
+local moved = 0
+if target > before then
+  redis.call('HSET', readKey, room, target)
+  moved = 1
+  before = target
+end
+return {before, countUnread(room, before, cap), moved}
+`
+)
+
+/** `ARGV`: room, user key, cap: `[last_read, count]`. */
+const UNREAD = script(
+  COUNT_UNREAD +
+    `
+local room, user, cap = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local last = tonumber(redis.call('HGET', key('read', user), room) or '0')
+return {last, countUnread(room, last, cap)}
+`
+)
+
+/** Changes each room's log keeps for resumes (approximately: trimmed with `~`). */
+const CHANGES_KEPT = 1000
+/** Attempts at a change whose message another node changed between the read and the write. */
+const CHANGE_ATTEMPTS = 8
 
 /** `ARGV`: ttl, now, then (room, floor) pairs: keeps open rooms alive and their sequence at least at `floor`. */
 const KEEP_ALIVE = script(`
@@ -42,6 +122,7 @@ for i = 4, #ARGV, 2 do
   if tonumber(floor) > (tonumber(redis.call('GET', seqKey)) or 0) then redis.call('SET', seqKey, floor) end
   redis.call('PEXPIRE', seqKey, ttl)
   redis.call('PEXPIRE', key('room', room, 'log'), ttl)
+  for _, part in ipairs({'state', 'rev', 'changes', 'deleted'}) do redis.call('PEXPIRE', key('room', room, part), ttl) end
   redis.call('ZADD', key('rooms'), ARGV[3], room)
 end
 redis.call('ZREMRANGEBYSCORE', key('rooms'), '-inf', string.format('(%d', now - tonumber(ttl)))
@@ -52,6 +133,8 @@ interface Feed {
   readonly sink: RoomSink
   /** Highest message id put on this feed, or the room's last id when it started. */
   last: number
+  /** Highest change rev put on this feed. */
+  lastRev: number
 }
 
 const KEEP_ALIVE_BATCH = 500
@@ -83,31 +166,142 @@ const make = (config: RedisHubOptions) =>
 
     const put = (feed: Feed, event: RoomEvent) => {
       if (event._tag === "Message" && event.frame.id > feed.last) feed.last = event.frame.id
+      if (event._tag === "Change" && event.rev > feed.lastRev) feed.lastRev = event.rev
       feed.sink(event)
     }
 
     const publish: HubService["publish"] = (room, post) =>
       Effect.suspend(() => {
         const at = Date.now()
-        const body = JSON.stringify({ from: post.from, text: post.text, at })
+        const fields: Body = {
+          from: post.from,
+          text: post.text,
+          at,
+          ...(post.author === undefined ? {} : { author: post.author }),
+          ...(post.replyTo === undefined ? {} : { reply_to: post.replyTo })
+        }
+        const body = JSON.stringify(fields)
         return redis
           .eval("publish", PUBLISH, [room, body, config.historyRetain, ttlMs, floorOf(room), at])
-          .pipe(Effect.map((id) => toMessage(room, Number(id), { from: post.from, text: post.text, at })))
+          .pipe(Effect.map((id) => toMessage(room, Number(id), fields)))
       })
 
     const announce: HubService["announce"] = (room, event) =>
       redis.command("announce", ["PUBLISH", keys.roomChannel(room), `E${JSON.stringify(event)}`]).pipe(Effect.asVoid)
 
     const latest = (room: string) => redis.command("latest", ["GET", keys.roomSeq(room)]).pipe(Effect.map(toNumber))
+    const latestRev = (room: string) =>
+      redis.command("latestRev", ["GET", keys.roomRev(room)]).pipe(Effect.map(toNumber))
+
+    /** The current state of messages that changed since they were published, by id. */
+    const statesOf = (room: string, ids: ReadonlyArray<number>) =>
+      ids.length === 0
+        ? Effect.succeed([] as ReadonlyArray<string | null>)
+        : redis
+            .command("states", ["HMGET", keys.roomState(room), ...ids.map(String)])
+            .pipe(Effect.map((reply) => (Array.isArray(reply) ? (reply as Array<string | null>) : [])))
+
+    /** Messages with their current state: published bodies overlaid with what changed. */
+    const withStates = (room: string, entries: ReadonlyArray<Entry>) =>
+      Effect.map(
+        statesOf(
+          room,
+          entries.map((entry) => entry.frame.id)
+        ),
+        (states) => entries.map((entry, i) => overlay(entry, states[i] ?? null))
+      )
+
+    const change: HubService["change"] = (room, request) => {
+      const attempt: Effect.Effect<
+        Either.Either<LoggedChange | undefined, MessageState.ChangeRefusal> | "retry",
+        BackendError
+      > = Effect.gen(function* () {
+        const [entries, states] = yield* Effect.all(
+          [
+            redis
+              .command("change", ["XRANGE", keys.roomLog(room), `${request.id}-0`, `${request.id}-0`])
+              .pipe(Effect.map((reply) => decodeEntries(room, reply))),
+            statesOf(room, [request.id])
+          ],
+          { concurrency: "unbounded" }
+        )
+        const entry = entries[0]
+        const expected = states[0] ?? null
+        const stored = entry === undefined ? undefined : overlay(entry, expected)
+        const applied = MessageState.apply(stored, request, Date.now())
+        if (Either.isLeft(applied) || applied.right === undefined)
+          return applied as Either.Either<undefined, MessageState.ChangeRefusal>
+        const { change: frame, message } = applied.right
+        const state: StoredState = {
+          text: message.frame.text,
+          ...(message.frame.edited === undefined ? {} : { edited: message.frame.edited }),
+          ...(message.frame.deleted === true ? { deleted: true } : {}),
+          ...(message.reactors === undefined ? {} : { reactors: message.reactors })
+        }
+        const body = JSON.stringify(frame)
+        const rev = toNumber(
+          yield* redis.eval("change", CHANGE, [
+            room,
+            request.id,
+            expected ?? "",
+            JSON.stringify(state),
+            message.frame.deleted === true ? 1 : 0,
+            body,
+            ttlMs,
+            CHANGES_KEPT
+          ])
+        )
+        if (rev < 0) return "retry" as const
+        return Either.right({ rev, frame })
+      })
+      const loop = (left: number): Effect.Effect<LoggedChange | undefined, ChangeRefused | BackendError> =>
+        Effect.flatMap(attempt, (outcome) =>
+          outcome === "retry"
+            ? left > 1
+              ? loop(left - 1)
+              : Effect.fail(new BackendError({ reason: "Unavailable", operation: "change" }))
+            : Either.isLeft(outcome)
+              ? Effect.fail(new ChangeRefused({ reason: outcome.left }))
+              : Effect.succeed(outcome.right)
+        )
+      return loop(CHANGE_ATTEMPTS)
+    }
+
+    const changes: HubService["changes"] = (room, query) => {
+      const start = exclusiveAfter(query.afterRev)
+      if (start === undefined || query.throughRev <= query.afterRev) return Effect.succeed([])
+      return redis
+        .command("changes", ["XRANGE", keys.roomChanges(room), start, `${Math.floor(query.throughRev)}-0`])
+        .pipe(Effect.map((reply) => decodeChanges(reply).filter((logged) => logged.frame.id <= query.throughId)))
+    }
+
+    const markRead: HubService["markRead"] = (room, user, id) =>
+      redis.eval("read", READ, [room, user, id, UNREAD_CAP]).pipe(
+        Effect.map((reply) => {
+          const [last, count, moved] = Array.isArray(reply) ? reply.map(toNumber) : [0, 0, 0]
+          return {
+            unread: { type: "unread" as const, room, last_read: last ?? 0, count: count ?? 0 },
+            moved: moved === 1
+          }
+        })
+      )
+
+    const unread: HubService["unread"] = (room, user) =>
+      redis.eval("unread", UNREAD, [room, user, UNREAD_CAP]).pipe(
+        Effect.map((reply) => {
+          const [last, count] = Array.isArray(reply) ? reply.map(toNumber) : [0, 0]
+          return { type: "unread" as const, room, last_read: last ?? 0, count: count ?? 0 }
+        })
+      )
 
     const oldest = (room: string) =>
       redis
         .command("oldest", ["XRANGE", keys.roomLog(room), "-", "+", "COUNT", 1])
-        .pipe(Effect.map((reply) => decodeEntries(room, reply)[0]?.id ?? 0))
+        .pipe(Effect.map((reply) => decodeEntries(room, reply)[0]?.frame.id ?? 0))
 
     const subscribe: HubService["subscribe"] = (room, sink) =>
       Effect.gen(function* () {
-        const feed: Feed = { room, sink, last: 0 }
+        const feed: Feed = { room, sink, last: 0, lastRev: 0 }
         yield* pubsub.subscribe(keys.roomChannel(room), (payload) => {
           const event = decodeEvent(room, payload)
           if (event !== undefined) put(feed, event)
@@ -126,9 +320,10 @@ const make = (config: RedisHubOptions) =>
         )
         // Read only now that the subscription is confirmed: what the feed misses is at most this id, and history
         // has it; what both carry, the room actor drops by id.
-        const lastId = yield* latest(room)
+        const [lastId, lastRev] = yield* Effect.all([latest(room), latestRev(room)], { concurrency: "unbounded" })
         feed.last = Math.max(feed.last, lastId)
-        return { lastId }
+        feed.lastRev = Math.max(feed.lastRev, lastRev)
+        return { lastId, lastRev }
       })
 
     const history: HubService["history"] = (room, query) =>
@@ -147,8 +342,9 @@ const make = (config: RedisHubOptions) =>
           ],
           { concurrency: "unbounded" }
         )
-        const messages = decodeEntries(room, reply)
-        if (!query.oldestFirst) messages.reverse()
+        const entries = decodeEntries(room, reply)
+        if (!query.oldestFirst) entries.reverse()
+        const messages = (yield* withStates(room, entries)).map((message) => message.frame)
         const page = messages[0]
         return { messages, more: page !== undefined && first < page.id }
       })
@@ -201,8 +397,21 @@ const make = (config: RedisHubOptions) =>
       history(feed.room, { after: feed.last, limit: CATCH_UP_PAGE, oldestFirst: true }).pipe(
         Effect.flatMap((page) => {
           for (const message of page.messages) put(feed, { _tag: "Message", frame: message })
-          return page.messages.length < CATCH_UP_PAGE ? Effect.void : catchUp(feed)
+          return page.messages.length < CATCH_UP_PAGE ? catchUpChanges(feed) : catchUp(feed)
         })
+      )
+
+    /** Changes missed while the channel was away, after the messages (a change never precedes its message). */
+    const catchUpChanges = (feed: Feed) =>
+      Effect.flatMap(latestRev(feed.room), (rev) =>
+        rev <= feed.lastRev
+          ? Effect.void
+          : Effect.map(
+              changes(feed.room, { afterRev: feed.lastRev, throughRev: rev, throughId: Number.MAX_SAFE_INTEGER }),
+              (missed) => {
+                for (const logged of missed) put(feed, { _tag: "Change", frame: logged.frame, rev: logged.rev })
+              }
+            )
       )
 
     yield* nodes.onRestore(keepAlive)
@@ -229,7 +438,20 @@ const make = (config: RedisHubOptions) =>
       Effect.forkScoped
     )
 
-    return Hub.of({ publish, announce, subscribe, history, bounds, direct, subscribeDirect, roomCount })
+    return Hub.of({
+      publish,
+      announce,
+      change,
+      changes,
+      markRead,
+      unread,
+      subscribe,
+      history,
+      bounds,
+      direct,
+      subscribeDirect,
+      roomCount
+    })
   })
 
 /** Often enough that an open room never expires, rarely enough to cost nothing. */
@@ -264,18 +486,54 @@ interface Body {
   readonly from: string
   readonly text: string
   readonly at: number
+  readonly author?: string
+  readonly reply_to?: number
 }
 
-const toMessage = (room: string, id: number, body: Body): Protocol.Message => ({
-  type: "message",
-  room,
-  id,
-  from: body.from,
-  text: body.text,
-  at: body.at
-})
+/** What changed about a message since it was published (`room:R:state`). */
+interface StoredState {
+  readonly text: string
+  readonly edited?: number
+  readonly deleted?: boolean
+  readonly reactors?: Readonly<Record<string, ReadonlyArray<MessageState.Reactor>>>
+}
 
-/** A channel payload: `M<id> <body>` for a message, `E<event>` for a presence event. */
+/** A log entry: the message as published and who may change it. */
+interface Entry {
+  readonly frame: Protocol.Message
+  readonly author: string | undefined
+}
+
+const toMessage = (room: string, id: number, body: Body): Protocol.Message =>
+  body.reply_to === undefined
+    ? { type: "message", room, id, from: body.from, text: body.text, at: body.at }
+    : { type: "message", room, id, from: body.from, text: body.text, at: body.at, reply_to: body.reply_to }
+
+/** The message as it is now: its published entry with its changed state, if any, laid over it. */
+const overlay = (entry: Entry, stateText: string | null): MessageState.StoredMessage => {
+  const state = stateText === null ? undefined : (parseJson(stateText) as StoredState | undefined)
+  if (state === undefined) return { frame: entry.frame, author: entry.author }
+  const frame: { -readonly [K in keyof Protocol.Message]: Protocol.Message[K] } = { ...entry.frame, text: state.text }
+  if (state.edited !== undefined) frame.edited = state.edited
+  if (state.deleted === true) frame.deleted = true
+  const reactions = MessageState.namesOf(state.reactors)
+  if (reactions !== undefined) frame.reactions = reactions
+  return { frame, author: entry.author, reactors: state.reactors }
+}
+
+/** XRANGE reply of a changes stream: `[[rev-0, ['c', frame, 'i', id]], ...]`. */
+const decodeChanges = (reply: unknown): Array<LoggedChange> => {
+  const changes: Array<LoggedChange> = []
+  if (!Array.isArray(reply)) return changes
+  for (const entry of reply) {
+    const [id, fields] = entry as [string, Array<string>]
+    const frame = parseJson(fields[fields.indexOf("c") + 1] ?? "") as Protocol.Change | undefined
+    if (frame !== undefined) changes.push({ rev: parseInt(id, 10), frame })
+  }
+  return changes
+}
+
+/** A channel payload: `M<id> <body>` for a message, `C<rev> <frame>` for a change, `E<event>` for the others. */
 const decodeEvent = (room: string, payload: string): RoomEvent | undefined => {
   if (payload.startsWith("M")) {
     const space = payload.indexOf(" ")
@@ -283,17 +541,23 @@ const decodeEvent = (room: string, payload: string): RoomEvent | undefined => {
     if (body === undefined) return undefined
     return { _tag: "Message", frame: toMessage(room, Number(payload.slice(1, space)), body) }
   }
+  if (payload.startsWith("C")) {
+    const space = payload.indexOf(" ")
+    const frame = parseJson(payload.slice(space + 1)) as Protocol.Change | undefined
+    if (frame === undefined) return undefined
+    return { _tag: "Change", frame, rev: Number(payload.slice(1, space)) }
+  }
   return payload.startsWith("E") ? (parseJson(payload.slice(1)) as RoomEvent | undefined) : undefined
 }
 
 /** XRANGE/XREVRANGE reply: `[[id, [field, value, ...]], ...]`, the body in field `m`. */
-const decodeEntries = (room: string, reply: unknown): Array<Protocol.Message> => {
-  const messages: Array<Protocol.Message> = []
-  if (!Array.isArray(reply)) return messages
+const decodeEntries = (room: string, reply: unknown): Array<Entry> => {
+  const entries: Array<Entry> = []
+  if (!Array.isArray(reply)) return entries
   for (const entry of reply) {
     const [id, fields] = entry as [string, Array<string>]
     const body = parseJson(fields[fields.indexOf("m") + 1] ?? "") as Body | undefined
-    if (body !== undefined) messages.push(toMessage(room, parseInt(id, 10), body))
+    if (body !== undefined) entries.push({ frame: toMessage(room, parseInt(id, 10), body), author: body.author })
   }
-  return messages
+  return entries
 }

@@ -6,7 +6,12 @@
  * | key | type | holds |
  * |---|---|---|
  * | `room:R:seq` | string | last message id of room R |
- * | `room:R:log` | stream | R's retained messages, entry id `<id>-0`, field `m` = {from,text,at} |
+ * | `room:R:log` | stream | R's retained messages, entry id `<id>-0`, field `m` = {from,text,at,author?,reply_to?} |
+ * | `room:R:state` | hash | id → JSON state of a message changed since it was published (text, edited, deleted, reactors) |
+ * | `room:R:rev` | string | last change rev of room R |
+ * | `room:R:changes` | stream | R's recent changes, entry id `<rev>-0`, field `c` = the change frame, `i` = message id |
+ * | `room:R:deleted` | zset | ids of R's deleted messages (score = id), for unread counts |
+ * | `read:K` | hash | room → last read id, for user key K |
  * | `room:R:nodes` | set | nodes with members in R |
  * | `rooms` | zset | rooms by last activity (for counting) |
  * | `nodes` | zset | nodes by last heartbeat (Redis time, ms) |
@@ -41,6 +46,9 @@ export const makeKeys = (prefix: string) => ({
   roomSeq: (room: string) => `${prefix}room:${room}:seq`,
   roomLog: (room: string) => `${prefix}room:${room}:log`,
   roomChannel: (room: string) => `${prefix}room:${room}:events`,
+  roomState: (room: string) => `${prefix}room:${room}:state`,
+  roomRev: (room: string) => `${prefix}room:${room}:rev`,
+  roomChanges: (room: string) => `${prefix}room:${room}:changes`,
   nodeUsers: (node: string) => `${prefix}node:${node}:users`,
   nodeAccounts: (node: string) => `${prefix}node:${node}:accounts`,
   nodeChannel: (node: string) => `${prefix}node:${node}:direct`,

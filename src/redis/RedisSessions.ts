@@ -8,7 +8,14 @@
  * writes it down), so its client can resume elsewhere within the window and its name is freed after.
  */
 import { Effect, Layer, Option } from "effect"
-import { newToken, type SessionRecord, Sessions, type SessionsService } from "../backend/Sessions.js"
+import {
+  decodeRooms,
+  encodeRooms,
+  newToken,
+  type SessionRecord,
+  Sessions,
+  type SessionsService
+} from "../backend/Sessions.js"
 import { RedisClient } from "./RedisClient.js"
 import { APPLY_HELD_STATE, script } from "./RedisKeys.js"
 import { BACKSTOP_MS, RedisNodes } from "./RedisNodes.js"
@@ -166,7 +173,7 @@ const make = Effect.gen(function* () {
     const records = Array.from(live.values(), ({ record, token }) => [
       record.session,
       record.name,
-      JSON.stringify(record.rooms),
+      encodeRooms(record),
       token
     ])
     return redis.eval("restoreSessions", RESTORE, [node, Date.now(), windowMs, BACKSTOP_MS, JSON.stringify(records)])
@@ -188,7 +195,7 @@ const make = Effect.gen(function* () {
             record.session,
             token,
             record.name,
-            JSON.stringify(record.rooms),
+            encodeRooms(record),
             record.node,
             ...heldArgs(record)
           ])
@@ -204,7 +211,7 @@ const make = Effect.gen(function* () {
         return redis.eval("update", UPDATE, [
           record.session,
           record.name,
-          JSON.stringify(record.rooms),
+          encodeRooms(record),
           record.node,
           ...heldArgs(record)
         ])
@@ -241,12 +248,6 @@ const decodeRecord = (reply: unknown): SessionRecord | undefined => {
   if (!Array.isArray(reply)) return undefined
   const [session, name, rooms, node, heldUntil] = reply.map((field) => (field === null ? "" : String(field)))
   if (!session || !name || !node) return undefined
-  let roomList: Array<string> = []
-  try {
-    const parsed: unknown = JSON.parse(rooms ?? "[]")
-    if (Array.isArray(parsed)) roomList = parsed.map(String)
-  } catch {
-    // A record this code did not write: treat it as having no rooms.
-  }
-  return { session, name, rooms: roomList, node, heldUntil: heldUntil ? Number(heldUntil) : undefined }
+  // A record this code did not write reads as having no rooms.
+  return { session, name, ...decodeRooms(rooms || "[]"), node, heldUntil: heldUntil ? Number(heldUntil) : undefined }
 }

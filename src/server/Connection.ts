@@ -5,6 +5,7 @@
  */
 import { userKey } from "../backend/UserKey.js"
 import type * as Protocol from "../protocol/Protocol.js"
+import type { Feature } from "../protocol/Rules.js"
 import type { Identity } from "./Identity.js"
 import { Session } from "./Session.js"
 import { textFrameOf } from "./WireFrame.js"
@@ -29,6 +30,8 @@ export interface Renderer {
   readonly render: (frame: Protocol.ServerFrame) => string | undefined
   /** Whether a join sends the room's state (`members`, `history`): reading it costs backend calls. */
   readonly showsRoomState: boolean
+  /** The opt-in event types this renderer shows (`hello.features`); undefined when none were asked for. */
+  readonly features?: ReadonlySet<Feature> | undefined
 }
 
 export type ConnectionState =
@@ -54,9 +57,15 @@ export class Connection {
 
   constructor(
     readonly outlet: Outlet,
-    readonly renderer: Renderer,
+    /** Replaced once, at `hello`, by the dialect's renderer for the features the client asked for. */
+    public renderer: Renderer,
     readonly ip: string
   ) {}
+
+  /** Whether the client asked for `feature` (`hello.features`). */
+  has(feature: Feature): boolean {
+    return this.renderer.features?.has(feature) === true
+  }
 
   get name(): string {
     return this.session.name

@@ -9,12 +9,15 @@ import type * as Protocol from "../protocol/Protocol.js"
 import type { Renderer } from "./Connection.js"
 import { textFrames } from "./WireFrame.js"
 
+/** Any event but a message: presence, a change to a message, typing, a read marker. */
 export type PresenceEvent = Exclude<RoomEvent, { readonly _tag: "Message" }>
 
 /** A room member as the plan needs it. */
 export interface Member {
   readonly renderer: Renderer
   readonly session: { readonly id: string }
+  /** The member's user key (`u:<sub>`, or the guest's session id). */
+  readonly key: string
   /** True the first time this member meets a rename event (a user renamed in several shared rooms). */
   readonly firstSightOfRename: (eventId: string) => boolean
 }
@@ -35,9 +38,24 @@ type Segment =
 
 const NOTHING: Encoded = { bytes: new Uint8Array(0), frames: 0, alone: [] }
 
-/** Presence reaches the other members; a rename reaches each member once, the renamed user's own connection too. */
-const reaches = (member: Member, event: PresenceEvent) =>
-  event._tag === "Renamed" ? member.firstSightOfRename(event.eventId) : member.session.id !== event.session
+/**
+ * Presence and typing reach the other members; a rename reaches each member once, the renamed user's own connection
+ * too; a read marker its user's connections; a change everyone (whose renderer shows it).
+ */
+const reaches = (member: Member, event: PresenceEvent) => {
+  switch (event._tag) {
+    case "Renamed":
+      return member.firstSightOfRename(event.eventId)
+    case "Change":
+      return true
+    case "Read":
+      return member.key === event.user
+    case "Typing":
+      return member.key !== event.user
+    default:
+      return member.session.id !== event.session
+  }
+}
 
 const encode = (payloads: ReadonlyArray<string | undefined>): Encoded => {
   const shown = payloads.filter((payload): payload is string => payload !== undefined)

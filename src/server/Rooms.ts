@@ -39,6 +39,8 @@ export interface RoomsService {
    * message that is still on its way live.
    */
   readonly lastDelivered: (room: string) => number | undefined
+  /** Completes once change `rev` of `room` has been written to this node's members (as `delivered`, for changes). */
+  readonly changeDelivered: (room: string, rev: number) => Effect.Effect<void>
   /**
    * Completes once message `id` of `room` has been written to this node's members (or the room has none left here):
    * an `ack` sent after it reaches its sender after the message itself, and a message sent after that ack cannot
@@ -69,6 +71,8 @@ class RoomActor {
   readonly inbox: Array<Input> = []
   /** The last message id delivered to this node's members; undefined until subscribed. */
   last: number | undefined
+  /** The rev of the last message change delivered to this node's members. */
+  lastRev = 0
   /** Members the room had at the last join (all nodes): above the presence limit, joins and leaves go unannounced. */
   knownSize = 0
   /** A job under way (subscribe, join, leave, gap fill): the mailbox waits for it. */
@@ -85,6 +89,8 @@ class RoomActor {
   presenceTimer: ReturnType<typeof setTimeout> | undefined
   /** Sends waiting for their message to go out, by id (ids rise, so the oldest is first). */
   readonly waiters: Array<{ readonly id: number; readonly resume: () => void }> = []
+  /** Changes waiting to go out, by rev. */
+  readonly revWaiters: Array<{ readonly id: number; readonly resume: () => void }> = []
   constructor(
     readonly room: string,
     readonly scope: Scope.CloseableScope
@@ -139,6 +145,8 @@ const make = Effect.gen(function* () {
     FanoutPlan.plan(batch, actor.members, (member, parts, frames) => member.outlet.write(parts, frames))
     const waiters = actor.waiters
     while (waiters.length > 0 && waiters[0]!.id <= actor.last!) waiters.shift()!.resume()
+    const revWaiters = actor.revWaiters
+    while (revWaiters.length > 0 && revWaiters[0]!.id <= actor.lastRev) revWaiters.shift()!.resume()
   }
 
   const takePresence = (actor: RoomActor, batch: Array<RoomEvent>) => {
@@ -149,6 +157,7 @@ const make = Effect.gen(function* () {
 
   const releaseWaiters = (actor: RoomActor) => {
     for (const waiter of actor.waiters.splice(0)) waiter.resume()
+    for (const waiter of actor.revWaiters.splice(0)) waiter.resume()
   }
 
   /** Runs `job`; the mailbox waits while it is under way and is drained again once it is done. */
@@ -193,6 +202,20 @@ const make = Effect.gen(function* () {
       if (input._tag === "Joined" || input._tag === "Left" || input._tag === "Renamed") {
         actor.inbox.shift()
         actor.heldPresence.push(input)
+        continue
+      }
+      if (input._tag === "Change") {
+        actor.inbox.shift()
+        // A change a catch-up brought again is dropped by its rev, as messages are by id.
+        if (input.rev <= actor.lastRev) continue
+        if (actor.heldPresence.length > 0) takePresence(actor, batch)
+        batch.push(input)
+        actor.lastRev = input.rev
+        continue
+      }
+      if (input._tag === "Typing" || input._tag === "Read") {
+        actor.inbox.shift()
+        batch.push(input)
         continue
       }
       // A join or leave sees the room exactly as delivered so far.
@@ -280,6 +303,16 @@ const make = Effect.gen(function* () {
             : yield* catchUp(room, options.since, before)
         connection.send({ type: "members", room, names })
         for (const page of pages) connection.send({ type: "history", room, messages: page.messages, more: page.more })
+        if (options.since !== undefined && (connection.has("edits") || connection.has("reactions"))) {
+          // Changes made while the session was away to messages it already had; later ones arrive live.
+          const changes = yield* hub.changes(room, {
+            afterRev: connection.session.revs.get(room) ?? 0,
+            throughRev: actor.lastRev,
+            throughId: options.since
+          })
+          for (const change of changes) connection.send(change.frame)
+        }
+        if (connection.has("receipts")) connection.send(yield* hub.unread(room, connection.key))
       } else {
         actor.knownSize = Math.max(actor.knownSize + 1, actor.members.size)
       }
@@ -311,6 +344,8 @@ const make = Effect.gen(function* () {
     const { room } = actor
     return Effect.gen(function* () {
       if (!actor.members.delete(connection)) return
+      // What a resume of this session will not need to be told again.
+      connection.session.revs.set(room, actor.lastRev)
       const announced = announce && announces(actor)
       actor.knownSize = Math.max(0, actor.knownSize - 1)
       const last = yield* presence.leave(room, connection.key)
@@ -336,6 +371,7 @@ const make = Effect.gen(function* () {
         Effect.match({
           onSuccess: (feed) => {
             actor.last = feed.lastId
+            actor.lastRev = feed.lastRev
           },
           onFailure: (error) => {
             if (actors.get(actor.room) === actor) actors.delete(actor.room)
@@ -363,6 +399,31 @@ const make = Effect.gen(function* () {
     post(actor, input)
   }
 
+  /** Waits, bounded, until the actor of `room` has delivered up to `id` (a message id or a change's rev). */
+  const waitFor = (
+    room: string,
+    id: number,
+    deliveredUpTo: (actor: RoomActor) => number | undefined,
+    waiting: (actor: RoomActor) => Array<{ readonly id: number; readonly resume: () => void }>
+  ) =>
+    Effect.suspend(() => {
+      const actor = actors.get(room)
+      const upTo = actor === undefined ? undefined : deliveredUpTo(actor)
+      if (actor === undefined || (upTo !== undefined && upTo >= id)) return Effect.void
+      const waiters = waiting(actor)
+      return Effect.async<void>((resume) => {
+        const waiter = { id, resume: () => resume(Effect.void) }
+        // Kept in id order: two changes' requests may finish out of order, and `deliver` stops at the first not due.
+        let at = waiters.length
+        while (at > 0 && waiters[at - 1]!.id > id) at--
+        waiters.splice(at, 0, waiter)
+        return Effect.sync(() => {
+          const index = waiters.indexOf(waiter)
+          if (index >= 0) waiters.splice(index, 1)
+        })
+      }).pipe(Effect.timeoutOption(DELIVERY_WAIT), Effect.asVoid)
+    })
+
   return Rooms.of({
     join: (connection, room, options) =>
       Effect.async<void, BackendError>((resume) => {
@@ -376,17 +437,18 @@ const make = Effect.gen(function* () {
     size: () => actors.size,
     lastDelivered: (room) => actors.get(room)?.last,
     delivered: (room, id) =>
-      Effect.suspend(() => {
-        const actor = actors.get(room)
-        if (actor === undefined || (actor.last !== undefined && actor.last >= id)) return Effect.void
-        return Effect.async<void>((resume) => {
-          const waiter = { id, resume: () => resume(Effect.void) }
-          actor.waiters.push(waiter)
-          return Effect.sync(() => {
-            const index = actor.waiters.indexOf(waiter)
-            if (index >= 0) actor.waiters.splice(index, 1)
-          })
-        }).pipe(Effect.timeoutOption(DELIVERY_WAIT), Effect.asVoid)
-      })
+      waitFor(
+        room,
+        id,
+        (actor) => actor.last,
+        (actor) => actor.waiters
+      ),
+    changeDelivered: (room, rev) =>
+      waitFor(
+        room,
+        rev,
+        (actor) => actor.lastRev,
+        (actor) => actor.revWaiters
+      )
   })
 })

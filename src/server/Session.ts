@@ -23,13 +23,21 @@ export class Session {
 
   readonly rooms = new Set<string>()
   private refs: Map<string, SentRef> | undefined
+  /**
+   * Per room, the rev of the last message change delivered to the session's connection when it left the room (a
+   * drop, a takeover): a resume sends the changes after it to messages the client already had. Shared with the
+   * connection taking the session over, whose predecessor's leaves write here after the hand-over began.
+   */
+  revs = new Map<string, number>()
 
   constructor(
     readonly id: string,
     public name: string,
-    rooms: Iterable<string> = []
+    rooms: Iterable<string> = [],
+    revs?: Readonly<Record<string, number>>
   ) {
     for (const room of rooms) this.rooms.add(room)
+    if (revs !== undefined) for (const room of Object.keys(revs)) this.revs.set(room, revs[room]!)
   }
 
   /**
@@ -52,12 +60,21 @@ export class Session {
   handedOver(rooms: Iterable<string>): Session {
     const next = new Session(this.id, this.name, rooms)
     next.refs = this.refs
+    next.revs = this.revs
     return next
   }
 
   /** What the `Sessions` backend stores; `heldUntil` while held for resume. */
   record(node: string, heldUntil?: number): SessionRecord {
-    return { session: this.id, name: this.name, rooms: Array.from(this.rooms), node, heldUntil }
+    const rooms = Array.from(this.rooms)
+    let revs: Record<string, number> | undefined
+    for (const room of rooms) {
+      const rev = this.revs.get(room)
+      if (rev !== undefined && rev > 0) (revs ??= {})[room] = rev
+    }
+    return revs === undefined
+      ? { session: this.id, name: this.name, rooms, node, heldUntil }
+      : { session: this.id, name: this.name, rooms, node, heldUntil, revs }
   }
 }
 

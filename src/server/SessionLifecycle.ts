@@ -258,7 +258,8 @@ export const make = Effect.gen(function* () {
       users,
       resume: token,
       resumed,
-      ...(connection.identity === undefined ? {} : { user: connection.identity.user })
+      ...(connection.identity === undefined ? {} : { user: connection.identity.user }),
+      ...(connection.renderer.features === undefined ? {} : { features: Array.from(connection.renderer.features) })
     }))
 
   /**
@@ -303,7 +304,7 @@ export const make = Effect.gen(function* () {
         ? live.session.handedOver(previous.rooms)
         : local !== undefined
           ? local.handedOver(previous.rooms)
-          : new Session(previous.session, previous.name, previous.rooms)
+          : new Session(previous.session, previous.name, previous.rooms, previous.revs)
     connection.session.name = previous.name
   }
 

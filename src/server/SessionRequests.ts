@@ -4,12 +4,20 @@
  * results. The backends are services, so this is the same on one node and on a Redis cluster.
  */
 import { Effect, Option } from "effect"
-import { Hub, type HistoryPage } from "../backend/Hub.js"
+import { type ChangeRefused, Hub, type HistoryPage } from "../backend/Hub.js"
 import { Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
 import { Presence } from "../backend/Presence.js"
 import { Sessions } from "../backend/Sessions.js"
-import { checkText, isValidName, isValidRoom, nameKey } from "../protocol/Protocol.js"
+import {
+  checkEmoji,
+  checkText,
+  isValidName,
+  isValidRoom,
+  MAX_REACTIONS,
+  nameKey,
+  TYPING_INTERVAL_MS
+} from "../protocol/Protocol.js"
 import * as ChatHooks from "./ChatHooks.js"
 import {
   type ChatError,
@@ -33,12 +41,31 @@ export interface HistoryQuery {
   readonly limit?: number | undefined
 }
 
+/** What a member asks to change about a message of a room (`MessageState` has the rules). */
+export type MessageChange =
+  | { readonly _tag: "Edit"; readonly id: number; readonly text: string }
+  | { readonly _tag: "Delete"; readonly id: number }
+  | { readonly _tag: "React"; readonly id: number; readonly emoji: string; readonly on: boolean }
+
 export interface SessionRequests {
   /**
    * Completes with the message's id; a retried send (same ref, room and text) gets its first id back. With a ref (a
    * send that will be acknowledged) it completes once the message has gone out to the room's members here.
+   * `replyTo` must be a message id the room has had (`no_such_message` otherwise).
    */
-  readonly send: (connection: Connection, room: string, text: string, ref?: string) => Effect.Effect<number, ChatError>
+  readonly send: (
+    connection: Connection,
+    room: string,
+    text: string,
+    ref?: string,
+    replyTo?: number
+  ) => Effect.Effect<number, ChatError>
+  /** Tells the room's other members this user is typing; at most one a second per user and room passes. */
+  readonly typing: (connection: Connection, room: string) => Effect.Effect<void, ChatError>
+  /** Edits, deletes or reacts to a message; completes once the change has gone out to the members here. */
+  readonly change: (connection: Connection, room: string, change: MessageChange) => Effect.Effect<void, ChatError>
+  /** Moves the user's read marker in `room` forward; the user's connections there get `unread` if it moved. */
+  readonly read: (connection: Connection, room: string, id: number) => Effect.Effect<void, ChatError>
   readonly join: (connection: Connection, room: string) => Effect.Effect<void, ChatError>
   readonly leave: (connection: Connection, room: string) => Effect.Effect<void, ChatError>
   readonly nick: (connection: Connection, name: string) => Effect.Effect<void, ChatError>
@@ -104,8 +131,10 @@ export const make = Effect.gen(function* () {
       (final) => checkedText(final) ?? Effect.succeed(final)
     )
 
-  const publish = (connection: Connection, room: string, text: string) => {
-    const published = hub.publish(room, { from: connection.session.name, text }).pipe(Effect.catchAll(unavailable))
+  const publish = (connection: Connection, room: string, text: string, replyTo: number | undefined) => {
+    const published = hub
+      .publish(room, { from: connection.session.name, text, author: connection.key, replyTo })
+      .pipe(Effect.catchAll(unavailable))
     if (!observer.active) return published
     return Effect.tap(published, (message) =>
       Effect.sync(() => observer.published({ message, user: connection.identity }))
@@ -113,28 +142,52 @@ export const make = Effect.gen(function* () {
   }
 
   // The hot path: plain combinators, no generator per message; a hook that is not there costs nothing.
-  const send: SessionRequests["send"] = (connection, room, text, ref) => {
+  const send: SessionRequests["send"] = (connection, room, text, ref, replyTo) => {
     const checked = connection.identity !== undefined || hooks.authorize !== undefined
     const refused = (checked ? undefined : requireMember(connection, room)) ?? checkedText(text)
     if (refused !== undefined) return refused
-    if (checked) {
+    if (checked || replyTo !== undefined) {
       return Effect.zipRight(
-        allowedMember(connection, room, "send"),
-        Effect.suspend(() => sendChecked(connection, room, text, ref))
+        checked ? allowedMember(connection, room, "send") : Effect.void,
+        Effect.suspend(() =>
+          replyTo === undefined
+            ? sendChecked(connection, room, text, ref, replyTo)
+            : Effect.zipRight(known(room, replyTo), sendChecked(connection, room, text, ref, replyTo))
+        )
       )
     }
-    return sendChecked(connection, room, text, ref)
+    return sendChecked(connection, room, text, ref, undefined)
   }
 
-  const sendChecked = (connection: Connection, room: string, text: string, ref: string | undefined) => {
+  /** Refuses an id the room never had: a reply must answer a message that exists (or existed). */
+  const known = (room: string, id: number) => {
+    const delivered = rooms.lastDelivered(room)
+    if (id >= 1 && delivered !== undefined && id <= delivered) return Effect.void
+    const missing = fail("no_such_message", `${room} has no message ${id}`)
+    if (id < 1) return missing
+    return hub.bounds(room).pipe(
+      Effect.catchAll(unavailable),
+      Effect.flatMap(({ latest }) => (id <= latest ? Effect.void : missing))
+    )
+  }
+
+  const sendChecked = (
+    connection: Connection,
+    room: string,
+    text: string,
+    ref: string | undefined,
+    replyTo: number | undefined
+  ) => {
     const session = connection.session
     const seen = ref === undefined ? undefined : session.sentBefore(ref, room, text)
     if (seen !== undefined) return Effect.succeed(seen)
     const moderate = hooks.beforeSend
     const published =
       moderate === undefined
-        ? publish(connection, room, text)
-        : Effect.flatMap(moderated(connection, room, text, moderate), (final) => publish(connection, room, final))
+        ? publish(connection, room, text, replyTo)
+        : Effect.flatMap(moderated(connection, room, text, moderate), (final) =>
+            publish(connection, room, final, replyTo)
+          )
     if (ref === undefined) return Effect.map(published, (message) => message.id)
     return Effect.flatMap(published, (message) => {
       session.rememberSent(ref, room, text, message.id)
@@ -230,6 +283,84 @@ export const make = Effect.gen(function* () {
       return yield* hub.history(room, { before, limit }).pipe(Effect.catchAll(unavailable))
     })
 
+  /** When each user last passed a typing hint per room; old entries go once the map grows. */
+  const typedAt = new Map<string, number>()
+  const typing: SessionRequests["typing"] = (connection, room) =>
+    Effect.zipRight(
+      allowedMember(connection, room, "send"),
+      Effect.suspend(() => {
+        const now = Date.now()
+        const key = `${connection.key}\u0000${room}`
+        const last = typedAt.get(key)
+        // Typing is a hint, not a message: extra ones are dropped, not refused.
+        if (last !== undefined && now - last < TYPING_INTERVAL_MS) return Effect.void
+        if (typedAt.size >= 10_000) {
+          for (const [entry, at] of typedAt) if (now - at >= TYPING_INTERVAL_MS) typedAt.delete(entry)
+        }
+        typedAt.set(key, now)
+        return hub
+          .announce(room, {
+            _tag: "Typing",
+            user: connection.key,
+            frame: { type: "typing", room, name: connection.name }
+          })
+          .pipe(Effect.catchAll(unavailable))
+      })
+    )
+
+  const refusedChange = (id: number, room: string) => (error: ChangeRefused) =>
+    fail(
+      error.reason,
+      error.reason === "forbidden"
+        ? `only its author can change message ${id}`
+        : error.reason === "too_many_reactions"
+          ? `a message has at most ${MAX_REACTIONS} different emoji`
+          : `${room} has no message ${id}`
+    )
+
+  const change: SessionRequests["change"] = (connection, room, request) =>
+    Effect.gen(function* () {
+      yield* allowedMember(connection, room, "send")
+      const by = connection.key
+      let text: string | undefined
+      if (request._tag === "Edit") {
+        yield* checkedText(request.text) ?? Effect.void
+        const moderate = hooks.beforeSend
+        text = moderate === undefined ? request.text : yield* moderated(connection, room, request.text, moderate)
+      }
+      if (request._tag === "React" && !checkEmoji(request.emoji)) {
+        return yield* fail("invalid_frame", "emoji: 1-16 characters, no white space or control characters")
+      }
+      const changed = yield* hub
+        .change(
+          room,
+          request._tag === "Edit"
+            ? { _tag: "Edit", id: request.id, text: text!, by }
+            : request._tag === "Delete"
+              ? { _tag: "Delete", id: request.id, by }
+              : { ...request, by, name: connection.name }
+        )
+        .pipe(
+          Effect.catchTags({
+            ChangeRefused: refusedChange(request.id, room),
+            BackendError: unavailable
+          })
+        )
+      // As for a send: the requester sees the change before its ack.
+      if (changed !== undefined) yield* rooms.changeDelivered(room, changed.rev)
+    })
+
+  const read: SessionRequests["read"] = (connection, room, id) =>
+    Effect.gen(function* () {
+      yield* allowedMember(connection, room, "read")
+      const { moved, unread } = yield* hub.markRead(room, connection.key, id).pipe(Effect.catchAll(unavailable))
+      if (!moved) return
+      // Through the room, so every connection of the user in it hears, on every node.
+      yield* hub
+        .announce(room, { _tag: "Read", user: connection.key, frame: unread })
+        .pipe(Effect.catchAll(unavailable))
+    })
+
   const who: SessionRequests["who"] = (connection, room) =>
     allowedMember(connection, room, "read").pipe(
       Effect.zipRight(presence.members(room).pipe(Effect.catchAll(unavailable)))
@@ -243,6 +374,9 @@ export const make = Effect.gen(function* () {
     direct,
     history,
     who,
+    typing,
+    change,
+    read,
     users: presence.users.pipe(Effect.catchAll(unavailable))
   } satisfies SessionRequests
 })

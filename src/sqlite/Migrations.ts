@@ -53,11 +53,44 @@ const roomSeqTrigger = Effect.gen(function* () {
   END`
 })
 
+const chatFeatures = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Who may edit or delete a message (a user key or a guest's session), what it answers, and its current state:
+  // a deleted message keeps its place and loses its text; reactions are JSON `{emoji: [{key, name}]}`.
+  yield* sql`ALTER TABLE messages ADD COLUMN author TEXT`
+  yield* sql`ALTER TABLE messages ADD COLUMN reply_to INTEGER`
+  yield* sql`ALTER TABLE messages ADD COLUMN edited INTEGER`
+  yield* sql`ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0`
+  yield* sql`ALTER TABLE messages ADD COLUMN reactions TEXT`
+  // A room's changes are numbered as its messages are, so a resume can ask for those after the last it was sent.
+  yield* sql`ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0`
+  yield* sql`CREATE TABLE changes (
+    room TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    frame TEXT NOT NULL,
+    PRIMARY KEY (room, rev)
+  ) WITHOUT ROWID`
+  yield* sql`CREATE INDEX changes_message ON changes (room, id)`
+  // A message retention removes takes its changes along.
+  yield* sql`CREATE TRIGGER messages_changes_gone AFTER DELETE ON messages BEGIN
+    DELETE FROM changes WHERE room = OLD.room AND id = OLD.id;
+  END`
+  // Read markers belong to the user (a user key, or a guest's session).
+  yield* sql`CREATE TABLE read_markers (
+    user TEXT NOT NULL,
+    room TEXT NOT NULL,
+    last_read INTEGER NOT NULL,
+    PRIMARY KEY (user, room)
+  ) WITHOUT ROWID`
+})
+
 /** Every migration, by `<id>_<name>`: the loader's input. */
 export const all: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_messages": messages,
   "0002_sessions": sessions,
-  "0003_room_seq_trigger": roomSeqTrigger
+  "0003_room_seq_trigger": roomSeqTrigger,
+  "0004_chat_features": chatFeatures
 }
 
 /** The migrations up to and including `id`: what an older version of the server had (for upgrade tests). */

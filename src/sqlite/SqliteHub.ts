@@ -10,10 +10,20 @@
  * the memory hub: one process has nobody else to tell.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Duration, Effect, Exit, Layer, Schedule } from "effect"
+import { Duration, Effect, Either, Exit, Layer, Schedule } from "effect"
 import { BackendError } from "../backend/BackendError.js"
-import { Hub, type HubService, localDirects, type RoomEvent, type RoomSink } from "../backend/Hub.js"
+import {
+  ChangeRefused,
+  Hub,
+  type HubService,
+  localDirects,
+  type LoggedChange,
+  type RoomEvent,
+  type RoomSink
+} from "../backend/Hub.js"
+import * as MessageState from "../backend/MessageState.js"
 import type * as Protocol from "../protocol/Protocol.js"
+import { UNREAD_CAP } from "../protocol/Rules.js"
 import * as Retention from "./Retention.js"
 import { StoreWriter } from "./StoreWriter.js"
 
@@ -28,6 +38,8 @@ interface RoomState {
   committed: number | undefined
   /** Id of the last message handed out to the group being written. */
   next: number
+  /** Rev of the room's last committed change. */
+  rev: number
   readonly sinks: Set<RoomSink>
   lastActivity: number
 }
@@ -38,6 +50,8 @@ interface Post {
   readonly state: RoomState
   readonly from: string
   readonly text: string
+  readonly author: string | undefined
+  readonly replyTo: number | undefined
   readonly at: number
   readonly resume: (result: Effect.Effect<Protocol.Message, BackendError>) => void
   /** Numbered when its group is written. */
@@ -50,9 +64,11 @@ type MessageRow = {
   readonly sender: string
   readonly text: string
   readonly at: number
+  readonly author: string | null
+  readonly reply_to: number | null
 }
 
-/** Rows per multi-row insert: far below SQLite's 32,766 bound variables at five a row. */
+/** Rows per multi-row insert: far below SQLite's 32,766 bound variables at seven a row. */
 const INSERT_CHUNK = 1000
 
 interface Row {
@@ -60,6 +76,14 @@ interface Row {
   readonly sender: string
   readonly text: string
   readonly at: number
+  readonly reply_to: number | null
+  readonly edited: number | null
+  readonly deleted: number
+  readonly reactions: string | null
+}
+
+interface StateRow extends Row {
+  readonly author: string | null
 }
 
 export const layer = (options: SqliteHubOptions) => Layer.scoped(Hub, make(options))
@@ -77,7 +101,7 @@ const make = (options: SqliteHubOptions) =>
     const stateOf = (name: string): RoomState => {
       let state = rooms.get(name)
       if (state === undefined) {
-        state = { committed: undefined, next: 0, sinks: new Set(), lastActivity: Date.now() }
+        state = { committed: undefined, next: 0, rev: 0, sinks: new Set(), lastActivity: Date.now() }
         rooms.set(name, state)
       }
       return state
@@ -90,10 +114,11 @@ const make = (options: SqliteHubOptions) =>
     const loaded = (name: string, state: RoomState) =>
       state.committed !== undefined
         ? Effect.void
-        : sql<{ seq: number }>`SELECT seq FROM rooms WHERE name = ${name}`.pipe(
+        : sql<{ seq: number; rev: number }>`SELECT seq, rev FROM rooms WHERE name = ${name}`.pipe(
             Effect.map((rows) => {
               if (state.committed !== undefined) return
               state.committed = state.next = rows[0]?.seq ?? 0
+              state.rev = rows[0]?.rev ?? 0
             })
           )
 
@@ -107,8 +132,27 @@ const make = (options: SqliteHubOptions) =>
         const rows: Array<MessageRow> = []
         for (const post of posts) {
           const id = ++post.state.next
-          post.frame = { type: "message", room: post.room, id, from: post.from, text: post.text, at: post.at }
-          rows.push({ room: post.room, id, sender: post.from, text: post.text, at: post.at })
+          post.frame =
+            post.replyTo === undefined
+              ? { type: "message", room: post.room, id, from: post.from, text: post.text, at: post.at }
+              : {
+                  type: "message",
+                  room: post.room,
+                  id,
+                  from: post.from,
+                  text: post.text,
+                  at: post.at,
+                  reply_to: post.replyTo
+                }
+          rows.push({
+            room: post.room,
+            id,
+            sender: post.from,
+            text: post.text,
+            at: post.at,
+            author: post.author ?? null,
+            reply_to: post.replyTo ?? null
+          })
         }
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
           yield* sql`INSERT INTO messages ${sql.insert(rows.slice(i, i + INSERT_CHUNK))}`
@@ -147,6 +191,8 @@ const make = (options: SqliteHubOptions) =>
           state: stateOf(room),
           from: message.from,
           text: message.text,
+          author: message.author,
+          replyTo: message.replyTo,
           at: Date.now(),
           resume
         }
@@ -190,14 +236,14 @@ const make = (options: SqliteHubOptions) =>
             // A sink of its own per subscription, so the same function subscribed twice is two subscribers.
             const own: RoomSink = (event) => sink(event)
             state.sinks.add(own)
-            return { own, lastId: state.committed ?? 0 }
+            return { own, lastId: state.committed ?? 0, lastRev: state.rev }
           }),
           ({ own }) =>
             Effect.sync(() => {
               state.sinks.delete(own)
               state.lastActivity = Date.now()
             })
-        ).pipe(Effect.map(({ lastId }) => ({ lastId })))
+        ).pipe(Effect.map(({ lastId, lastRev }) => ({ lastId, lastRev })))
       })
 
     const oldest = (name: string) =>
@@ -212,9 +258,9 @@ const make = (options: SqliteHubOptions) =>
         const after = query.after === undefined || Number.isNaN(query.after) ? 0 : query.after
         const before = query.before === undefined || Number.isNaN(query.before) ? Number.MAX_SAFE_INTEGER : query.before
         const rows = query.oldestFirst
-          ? yield* sql<Row>`SELECT id, sender, text, at FROM messages
+          ? yield* sql<Row>`SELECT id, sender, text, at, reply_to, edited, deleted, reactions FROM messages
               WHERE room = ${name} AND id > ${after} AND id < ${before} ORDER BY id ASC LIMIT ${limit}`
-          : yield* sql<Row>`SELECT id, sender, text, at FROM messages
+          : yield* sql<Row>`SELECT id, sender, text, at, reply_to, edited, deleted, reactions FROM messages
               WHERE room = ${name} AND id > ${after} AND id < ${before} ORDER BY id DESC LIMIT ${limit}`
         const messages = rows.map((row) => toMessage(name, row))
         if (!query.oldestFirst) messages.reverse()
@@ -233,6 +279,103 @@ const make = (options: SqliteHubOptions) =>
           ))
         return { oldest: yield* oldest(name), latest }
       }).pipe(Effect.mapError(failed("bounds")))
+
+    type Changed = Either.Either<LoggedChange | undefined, MessageState.ChangeRefusal>
+
+    /** Read, apply the rules, write back and log, all in one group's transaction; fanned out after its commit. */
+    const change: HubService["change"] = (name, request) =>
+      Effect.gen(function* () {
+        const state = stateOf(name)
+        yield* loaded(name, state)
+        const outcome = yield* writer.write<Changed>("change", {
+          run: Effect.gen(function* () {
+            const rows = yield* sql<StateRow>`SELECT id, sender, text, at, reply_to, edited, deleted, reactions, author
+              FROM messages WHERE room = ${name} AND id = ${request.id}`
+            const row = rows[0]
+            const stored: MessageState.StoredMessage | undefined =
+              row === undefined
+                ? undefined
+                : { frame: toMessage(name, row), author: row.author ?? undefined, reactors: reactorsOf(row.reactions) }
+            const applied = MessageState.apply(stored, request, Date.now())
+            if (Either.isLeft(applied) || applied.right === undefined) return applied as Changed
+            const { change: frame, message } = applied.right
+            const reactors = message.reactors === undefined ? null : JSON.stringify(message.reactors)
+            yield* sql`UPDATE messages SET text = ${message.frame.text}, edited = ${message.frame.edited ?? null},
+              deleted = ${message.frame.deleted === true ? 1 : 0}, reactions = ${reactors}
+              WHERE room = ${name} AND id = ${request.id}`
+            const revs = yield* sql<{ rev: number }>`UPDATE rooms SET rev = rev + 1 WHERE name = ${name} RETURNING rev`
+            const rev = revs[0]?.rev ?? state.rev + 1
+            yield* sql`INSERT INTO changes (room, rev, id, frame) VALUES (${name}, ${rev}, ${request.id},
+              ${JSON.stringify(frame)})`
+            return Either.right({ rev, frame })
+          }),
+          committed: (outcome) => {
+            if (Either.isLeft(outcome) || outcome.right === undefined) return
+            const logged = outcome.right
+            state.rev = Math.max(state.rev, logged.rev)
+            state.lastActivity = Date.now()
+            const event: RoomEvent = { _tag: "Change", frame: logged.frame, rev: logged.rev }
+            for (const sink of state.sinks) {
+              try {
+                sink(event)
+              } catch {
+                // As for messages: one failing sink must not cost the others their copy.
+              }
+            }
+          }
+        })
+        if (Either.isLeft(outcome)) return yield* new ChangeRefused({ reason: outcome.left })
+        return outcome.right
+      }).pipe(Effect.catchTag("SqlError", (cause) => Effect.fail(failed("change")(cause))))
+
+    const changes: HubService["changes"] = (name, query) =>
+      sql<{ rev: number; frame: string }>`SELECT rev, frame FROM changes
+        WHERE room = ${name} AND rev > ${query.afterRev} AND rev <= ${query.throughRev} AND id <= ${query.throughId}
+        ORDER BY rev`.pipe(
+        Effect.map((rows) => rows.map((row) => ({ rev: row.rev, frame: JSON.parse(row.frame) as Protocol.Change }))),
+        Effect.mapError(failed("changes"))
+      )
+
+    const countAfter = (name: string, after: number) =>
+      sql<{ n: number }>`SELECT count(*) AS n FROM (SELECT 1 FROM messages
+        WHERE room = ${name} AND id > ${after} AND deleted = 0 LIMIT ${UNREAD_CAP})`.pipe(
+        Effect.map((rows) => rows[0]?.n ?? 0)
+      )
+
+    const markerOf = (name: string, user: string) =>
+      sql<{ last_read: number }>`SELECT last_read FROM read_markers WHERE user = ${user} AND room = ${name}`.pipe(
+        Effect.map((rows) => rows[0]?.last_read ?? 0)
+      )
+
+    const latestOf = (name: string) =>
+      sql<{ seq: number }>`SELECT seq FROM rooms WHERE name = ${name}`.pipe(Effect.map((rows) => rows[0]?.seq ?? 0))
+
+    const markRead: HubService["markRead"] = (name, user, id) =>
+      writer.write("read", {
+        run: Effect.gen(function* () {
+          const before = yield* markerOf(name, user)
+          const target = Math.min(id, yield* latestOf(name))
+          const moved = target > before
+          if (moved) {
+            yield* sql`INSERT INTO read_markers (user, room, last_read) VALUES (${user}, ${name}, ${target})
+              ON CONFLICT (user, room) DO UPDATE SET last_read = excluded.last_read`
+          }
+          const last = moved ? target : before
+          const unread: Protocol.Unread = {
+            type: "unread",
+            room: name,
+            last_read: last,
+            count: yield* countAfter(name, last)
+          }
+          return { unread, moved }
+        })
+      })
+
+    const unread: HubService["unread"] = (name, user) =>
+      Effect.gen(function* () {
+        const last = yield* markerOf(name, user)
+        return { type: "unread" as const, room: name, last_read: last, count: yield* countAfter(name, last) }
+      }).pipe(Effect.mapError(failed("unread")))
 
     // Rooms nobody is in leave memory; the store keeps their history and last id.
     const sweep = Effect.sync(() => {
@@ -255,6 +398,10 @@ const make = (options: SqliteHubOptions) =>
     return Hub.of({
       publish,
       announce,
+      change,
+      changes,
+      markRead,
+      unread,
       subscribe,
       history,
       bounds,
@@ -263,11 +410,28 @@ const make = (options: SqliteHubOptions) =>
     })
   })
 
-const toMessage = (room: string, row: Row): Protocol.Message => ({
-  type: "message",
-  room,
-  id: row.id,
-  from: row.sender,
-  text: row.text,
-  at: row.at
-})
+const toMessage = (room: string, row: Row): Protocol.Message => {
+  const frame: { -readonly [K in keyof Protocol.Message]: Protocol.Message[K] } = {
+    type: "message",
+    room,
+    id: row.id,
+    from: row.sender,
+    text: row.text,
+    at: row.at
+  }
+  if (row.reply_to !== null) frame.reply_to = row.reply_to
+  if (row.edited !== null) frame.edited = row.edited
+  if (row.deleted === 1) frame.deleted = true
+  const reactions = MessageState.namesOf(reactorsOf(row.reactions))
+  if (reactions !== undefined) frame.reactions = reactions
+  return frame
+}
+
+const reactorsOf = (text: string | null): Record<string, ReadonlyArray<MessageState.Reactor>> | undefined => {
+  if (text === null) return undefined
+  try {
+    return JSON.parse(text) as Record<string, ReadonlyArray<MessageState.Reactor>>
+  } catch {
+    return undefined
+  }
+}

@@ -10,7 +10,14 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Duration, Effect, Layer, Option } from "effect"
 import * as Crypto from "node:crypto"
 import { BackendError } from "../backend/BackendError.js"
-import { newToken, type SessionRecord, Sessions, type SessionsService } from "../backend/Sessions.js"
+import {
+  decodeRooms,
+  encodeRooms,
+  newToken,
+  type SessionRecord,
+  Sessions,
+  type SessionsService
+} from "../backend/Sessions.js"
 import { reasonOf, StoreWriter } from "./StoreWriter.js"
 
 export interface SqliteSessionsOptions {
@@ -30,7 +37,7 @@ export const hashToken = (token: string): Buffer => Crypto.createHash("sha256").
 const toRecord = (row: Row): SessionRecord => ({
   session: row.session,
   name: row.name,
-  rooms: JSON.parse(row.rooms) as Array<string>,
+  ...decodeRooms(row.rooms),
   node: row.node,
   heldUntil: row.held_until ?? undefined
 })
@@ -76,7 +83,7 @@ const make = (options: SqliteSessionsOptions) =>
         const token = newToken()
         return writer.write("issue", {
           run: sql`INSERT INTO sessions (session, token_hash, name, rooms, node, held_until)
-            VALUES (${record.session}, ${hashToken(token)}, ${record.name}, ${JSON.stringify(record.rooms)},
+            VALUES (${record.session}, ${hashToken(token)}, ${record.name}, ${encodeRooms(record)},
               ${record.node}, ${heldUntilOf(record)})
             ON CONFLICT (session) DO UPDATE SET token_hash = excluded.token_hash, name = excluded.name,
               rooms = excluded.rooms, node = excluded.node, held_until = excluded.held_until`.pipe(Effect.as(token))
@@ -85,7 +92,7 @@ const make = (options: SqliteSessionsOptions) =>
 
     const update: SessionsService["update"] = (record) =>
       writer.write("update", {
-        run: sql`UPDATE sessions SET name = ${record.name}, rooms = ${JSON.stringify(record.rooms)},
+        run: sql`UPDATE sessions SET name = ${record.name}, rooms = ${encodeRooms(record)},
           node = ${record.node}, held_until = ${heldUntilOf(record)} WHERE session = ${record.session}`.pipe(
           Effect.asVoid
         )
