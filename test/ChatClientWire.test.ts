@@ -1,7 +1,7 @@
 /**
  * ChatClient's chat-feature requests as they go on the wire, against a scripted WebSocket server (real sockets):
  * what `hello` asks for, typing written at once or not at all, and feature requests queued across a reconnect and
- * sent again with their ref when the answer was lost. What the real server does with them: ChatFeatures.test.ts.
+ * sent again with their ref when the answer was lost. What the real server does with them: ChatClientFeatures.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Schedule, Stream } from "effect"
