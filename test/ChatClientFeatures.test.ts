@@ -100,22 +100,25 @@ describe("ChatClient features against the server", () => {
     }).pipe(TestServer.serve())
   )
 
-  it.live("typing reaches the other members with the feature, not the typist nor those without it", () =>
-    Effect.gen(function* () {
-      const { alice, bob, plain } = yield* trio
-      assert.isTrue(yield* alice.client.typing("lobby"))
-      const typing = yield* bob.next("alice typing", is("typing"))
-      assert.deepStrictEqual(typing, { type: "typing", room: "lobby", name: "alice" })
-      // A message after the hint: once it arrived, the hint would have too.
-      yield* alice.client.send("lobby", "done typing")
-      for (const member of [alice, plain]) {
-        yield* member.until("the message", () => messages(member).some((m) => m.text === "done typing"))
-      }
-      assert.deepStrictEqual(
-        [alice, plain].map((member) => member.events.filter(is("typing")).length),
-        [0, 0]
-      )
-    }).pipe(TestServer.serve())
+  it.live(
+    "typing reaches the other members with the feature, not the typist nor those without it; outside a room it is refused",
+    () =>
+      Effect.gen(function* () {
+        const { alice, bob, plain } = yield* trio
+        assert.isTrue(yield* alice.client.typing("lobby"))
+        assert.strictEqual(yield* refusal(alice.client.typing("elsewhere")), "Rejected:not_in_room")
+        const typing = yield* bob.next("alice typing", is("typing"))
+        assert.deepStrictEqual(typing, { type: "typing", room: "lobby", name: "alice" })
+        // A message after the hint: once it arrived, the hint would have too.
+        yield* alice.client.send("lobby", "done typing")
+        for (const member of [alice, plain]) {
+          yield* member.until("the message", () => messages(member).some((m) => m.text === "done typing"))
+        }
+        assert.deepStrictEqual(
+          [alice, plain].map((member) => member.events.filter(is("typing")).length),
+          [0, 0]
+        )
+      }).pipe(TestServer.serve())
   )
 
   it.live("edit and delete by the author reach everyone with the feature; others are forbidden", () =>

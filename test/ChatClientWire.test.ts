@@ -138,36 +138,82 @@ describe("ChatClient on the wire: chat features", () => {
     })
   )
 
-  it.scopedLive("typing is written at once without a ref, at most once a second per room, and never queued", () =>
+  it.scopedLive("typing is written at once, at most once a second per room, and never queued or sent again", () =>
     Effect.gen(function* () {
       const server = yield* scripted()
       const { client, events } = yield* connect({ url: server.url, name: "ann", rooms: ["lobby", "dev"] })
       assert.isTrue(yield* client.typing("lobby"))
       assert.isFalse(yield* client.typing("lobby"))
       assert.isTrue(yield* client.typing("dev"))
-      yield* waitFor("two typing frames", () => received(server, "typing").length === 2)
-      assert.deepStrictEqual(
-        received(server, "typing").map(({ frame }) => frame),
-        [
-          { type: "typing", room: "lobby" },
-          { type: "typing", room: "dev" }
-        ]
-      )
+      const hints = () =>
+        received(server, "typing").map(({ connection, frame: { ref, ...frame } }) => ({
+          connection,
+          frame,
+          ref: typeof ref
+        }))
+      assert.deepStrictEqual(hints(), [
+        { connection: 1, frame: { type: "typing", room: "lobby" }, ref: "string" },
+        { connection: 1, frame: { type: "typing", room: "dev" }, ref: "string" }
+      ])
 
+      // Written while a queued request waits for its answer: a hint does not wait behind it.
+      server.answer = (frame) => (frame.type === "edit" ? undefined : ackAll(frame))
+      const edit = yield* Effect.fork(client.edit("lobby", 3, "held"))
+      yield* waitFor("the edit", () => received(server, "edit").length === 1)
+      yield* Effect.sleep("1100 millis")
+      assert.isTrue(yield* client.typing("lobby"))
+
+      // A hint whose answer the connection took with it is just gone: false, not an error.
+      server.answer = (frame) => (frame.type === "typing" || frame.type === "edit" ? undefined : ackAll(frame))
+      yield* Effect.sleep("1100 millis")
+      const unanswered = yield* Effect.fork(client.typing("lobby"))
+      yield* waitFor("the fourth hint", () => hints().length === 4)
       server.refuse(true)
       yield* server.drop
+      assert.isFalse(yield* unanswered)
       yield* waitFor("the disconnection", () => events.some((event) => event.type === "disconnected"))
       yield* Effect.sleep("1100 millis")
       // Out of the rate window, but no connection: not written, and not kept for later either.
       assert.isFalse(yield* client.typing("lobby"))
-      const edit = yield* Effect.fork(client.edit("lobby", 3, "queued"))
+      server.answer = ackAll
       server.refuse(false)
       yield* waitFor("the reconnection", () => events.some((event) => event.type === "connected" && event.reconnected))
       yield* edit.await
-      assert.strictEqual(received(server, "typing").length, 2)
+      assert.deepStrictEqual(
+        hints().map(({ connection }) => connection),
+        [1, 1, 1, 1]
+      )
       assert.isTrue(yield* client.typing("lobby"))
-      yield* waitFor("the third typing frame", () => received(server, "typing").length === 3)
-      assert.deepStrictEqual(received(server, "typing")[2], { connection: 2, frame: { type: "typing", room: "lobby" } })
+      assert.deepStrictEqual(hints()[4], { connection: 2, frame: { type: "typing", room: "lobby" }, ref: "string" })
+    })
+  )
+
+  it.scopedLive("a refused typing hint fails with the code, and is not retried", () =>
+    Effect.gen(function* () {
+      const server = yield* scripted()
+      server.answer = (frame) =>
+        frame.type === "typing" && frame.ref !== undefined
+          ? {
+              type: "error",
+              code: frame.room === "dev" ? "not_in_room" : "rate_limited",
+              message: "no",
+              ref: frame.ref
+            }
+          : ackAll(frame)
+      const { client, events } = yield* connect({ url: server.url, name: "ann" })
+      const notIn = yield* Effect.flip(client.typing("dev"))
+      const limited = yield* Effect.flip(client.typing("lobby"))
+      assert.deepStrictEqual(
+        [notIn.reason, notIn.code, limited.reason, limited.code],
+        ["Rejected", "not_in_room", "Rejected", "rate_limited"]
+      )
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(received(server, "typing").length, 2)
+      // Answers to its own requests: not events.
+      assert.deepStrictEqual(
+        events.filter((event) => event.type === "error"),
+        []
+      )
     })
   )
 

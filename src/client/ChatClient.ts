@@ -12,7 +12,7 @@
  * The chat features (replies, typing, edits, reactions, read markers) are asked for in every `hello` (all by default)
  * and arrive as events of their own; their requests queue with the others, so an edit, a delete, a reaction or a
  * read marker is retried like a send, never dropped. Typing is the exception: a hint that is stale a second later,
- * it is written on the open connection or not at all.
+ * it is written on the open connection or not at all, and never again.
  */
 import {
   Clock,
@@ -140,9 +140,11 @@ export interface ChatClientService {
    */
   readonly refresh: (token: string) => Effect.Effect<void, ChatClientError>
   /**
-   * Tells the room's other members that this user is typing. Written at once on the open connection, at most once
-   * a second per room (`Rules.TYPING_INTERVAL_MS`, what the server passes); never queued or retried: false when it
-   * was not written (too soon after the last one, or no connection).
+   * Tells the room's other members that this user is typing. Written at once on the open connection, ahead of
+   * queued requests, at most once a second per room (`Rules.TYPING_INTERVAL_MS`, what the server passes); never
+   * queued or retried. True once the server acknowledged it; false when it was not written (too soon after the last
+   * one, no connection) or the connection was lost before the answer. Refused (`not_in_room`, `forbidden`,
+   * `rate_limited`): `Rejected` with the code.
    */
   readonly typing: (room: string) => Effect.Effect<boolean, ChatClientError>
   /** Replaces the text of one's own message `id` (`forbidden` for another's, `no_such_message` when unknown). */
@@ -199,8 +201,6 @@ const make = (options: ChatClientOptions) =>
     let token = options.token
     const asked = options.features ?? FEATURES
     let enabled: ReadonlyArray<Feature> = []
-    /** The welcomed connection's writer, for typing hints, which bypass the request queue. */
-    let live: Requests.Write | undefined
     /** When the last typing hint of each room was written. */
     const typedAt = new Map<string, number>()
     /** A token fetch under way after `token_expired`, so a second notice does not start another. */
@@ -221,7 +221,6 @@ const make = (options: ChatClientOptions) =>
       everWelcomed = true
       state.welcomed(welcome)
       enabled = (welcome.features ?? []).filter(isFeature)
-      live = write
       Deferred.unsafeDone(firstWelcome, Exit.succeed(welcome))
       requests.attach(write)
     }
@@ -290,7 +289,6 @@ const make = (options: ChatClientOptions) =>
       Effect.ensuring(
         Effect.sync(() => {
           requests.detach()
-          live = undefined
           current = undefined
         })
       )
@@ -392,11 +390,19 @@ const make = (options: ChatClientOptions) =>
         if (final !== undefined || closing) return yield* Effect.fail(closedError("the client is closed"))
         const now = yield* Clock.currentTimeMillis
         const last = typedAt.get(room)
-        if (live === undefined || (last !== undefined && now - last < TYPING_INTERVAL_MS)) return false
+        if (last !== undefined && now - last < TYPING_INTERVAL_MS) return false
+        // Beside the queue, on this connection only: a hint held back or sent again would be stale.
+        const answer = requests.now({ type: "typing", room })
+        if (answer === undefined) return false
         typedAt.set(room, now)
-        // No ref: a typing hint has no answer to wait for, and an unanswered one is not worth a retry.
-        live({ type: "typing", room })
-        return true
+        return yield* Deferred.await(answer).pipe(
+          Effect.as(true),
+          // The connection went before the answer: the hint may be lost, and that is all.
+          Effect.catchIf(
+            (error) => error.reason === "Closed" && final === undefined,
+            () => Effect.succeed(false)
+          )
+        )
       })
 
     return ChatClient.of({
