@@ -101,6 +101,11 @@ const options = {
   resumeWindow: seconds("resume-window", defaults.resumeWindow, "how long a dropped session can be resumed"),
   helloTimeout: seconds("hello-timeout", defaults.helloTimeout, "time a JSON client has to send hello"),
   pingInterval: seconds("ping-interval", defaults.pingInterval, "heartbeat interval; a peer silent for two is dropped"),
+  drainDelay: seconds(
+    "drain-delay",
+    defaults.drainDelay,
+    "on SIGTERM, how long /readyz answers 503 before every client gets 1001 (a load balancer's time to notice)"
+  ),
   maxBufferedBytes: int(
     "max-buffered-bytes",
     defaults.maxBufferedBytes,
@@ -192,6 +197,7 @@ const settingsOf = (o: Parsed) =>
       resumeWindow: o.resumeWindow,
       helloTimeout: o.helloTimeout,
       pingInterval: o.pingInterval,
+      drainDelay: Duration.max(Duration.zero, o.drainDelay),
       maxBufferedBytes: o.maxBufferedBytes,
       maxQueuedMessages: o.maxQueuedMessages,
       rateLimit: { ...defaults.rateLimit, perSecond: o.ratePerSecond, burst: o.rateBurst },

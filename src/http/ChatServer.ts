@@ -35,6 +35,11 @@ export interface ChatServerService {
    * with 4003, which clients take as final. Completes with the number of connections closed on this node.
    */
   readonly removeUser: (user: string, reason?: string) => Effect.Effect<number>
+  /**
+   * The first step of a deploy's shutdown: `/readyz` answers 503 from now on, so a load balancer stops sending new
+   * clients; the connected ones stay until `shutdown`.
+   */
+  readonly drain: Effect.Effect<void>
   /** Sends 1001 to every client and waits for them to go (bounded by the close grace); also run on release. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -114,13 +119,17 @@ const make = Effect.gen(function* () {
     })
 
   const { handleUpgrade, shutdown } = yield* WebSocketServer.make
-  const router = yield* HttpRoutes.make
+  let draining = false
+  const router = yield* HttpRoutes.make(() => draining)
   const httpApp = yield* HttpRouter.toHttpApp(router)
   return ChatServer.of({
     handleUpgrade,
     httpApp: httpApp.pipe(Effect.catchAll(() => Effect.succeed(notFound))),
     registry,
     removeUser,
+    drain: Effect.sync(() => {
+      draining = true
+    }),
     shutdown
   })
 })

@@ -46,6 +46,11 @@ export interface SessionLifecycle {
   readonly open: (connection: Connection, request: OpenRequest) => Effect.Effect<Opened, ChatError>
   /** Another connection resumed this connection's session: leave its rooms unseen and close it with 4009. */
   readonly handOver: (connection: Connection) => Effect.Effect<void>
+  /**
+   * The connection was cut as a slow consumer (4008): it leaves its rooms now, so the others see `left` at the cut
+   * rather than when its socket is finally destroyed; `end` then holds the session as for any 4008.
+   */
+  readonly cut: (connection: Connection) => Effect.Effect<void>
   /** The socket is gone: leave its rooms, and hold the session for resume or end it, by how it closed. */
   readonly end: (connection: Connection, peerCloseCode: number) => Effect.Effect<void>
   /** A new token for an authenticated connection whose token expired (or is about to). */
@@ -431,6 +436,15 @@ export const make = Effect.gen(function* () {
         if (refusals.length > 0) yield* sessions.update(connection.session.record(node)).pipe(Effect.ignoreLogged)
         return "refreshed" as const
       }),
+
+    cut: (connection) =>
+      Effect.suspend(() =>
+        connection.state._tag === "Closing" && connection.state.opened
+          ? Effect.forEach(connection.session.rooms, (room) => rooms.leave(connection, room, { announce: true }), {
+              discard: true
+            })
+          : Effect.void
+      ),
 
     end: (connection, peerCloseCode) =>
       Effect.gen(function* () {

@@ -126,7 +126,10 @@ export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
      */
     const accept = (ws: WebSocket, request: UpgradeRequest, dialect: Dialect) => {
       // `request` is read here only, so no closure of the connection's life keeps it (and its headers) alive.
-      const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => connection.closing(CloseCode.slowConsumer))
+      const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => {
+        connection.closing(CloseCode.slowConsumer)
+        runFork(chat.cut(connection))
+      })
       const connection = new Connection(outlet, dialect.renderer, request.ip)
       return run(ws, outlet, connection, dialect.serve(connection, request))
     }
