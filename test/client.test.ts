@@ -9,6 +9,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { SignJWT } from "jose"
 import { ChatClient, type ChatEvent } from "../src/client/ChatClient.js"
 import { ClientCommand, parse } from "../src/terminal/ClientCommand.js"
 import type * as Protocol from "../src/protocol/Protocol.js"
@@ -318,6 +319,55 @@ describe("dist/client.js chat features through pipes", () => {
       )
       cli.child.stdin!.end()
       assert.strictEqual(yield* cli.exit, 0)
+    })
+  )
+
+  it.scopedLive("the read marker follows the current room at most about once a second, however busy the room", () =>
+    Effect.gen(function* () {
+      const secret = "read-marker-test-secret-read-marker"
+      const mint = (sub: string, name: string) =>
+        Effect.promise(() =>
+          new SignJWT({ sub, name })
+            .setProtectedHeader({ alg: "HS256" })
+            .setExpirationTime("1h")
+            .sign(new TextEncoder().encode(secret))
+        )
+      const { url } = yield* ServerProcess.start({ args: ["--auth", "required", "--jwt-secret", secret] })
+      const cli = yield* spawn([CLIENT, "--url", url], { CHAT_TOKEN: yield* mint("u-reader", "reader") })
+      yield* waitFor(
+        () => `the connection: ${cli.stdout()}`,
+        () => cli.lines().some((line) => line.startsWith("You are connected as reader!"))
+      )
+      // The same user on another device sees every move of the marker as an unread frame.
+      const device = Context.get(
+        yield* Layer.build(ChatClient.layer({ url, token: yield* mint("u-reader", "reader") })),
+        ChatClient
+      )
+      const moves: Array<Protocol.Unread> = []
+      yield* Effect.forkScoped(
+        Stream.runForEach(device.events, (event) => Effect.sync(() => event.type === "unread" && moves.push(event)))
+      )
+      const talker = Context.get(
+        yield* Layer.build(ChatClient.layer({ url, token: yield* mint("u-talker", "talker") })),
+        ChatClient
+      )
+      const started = Date.now()
+      const ids = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, i) => `line ${i + 1}`),
+        (text) => talker.submit("lobby", text)
+      ).pipe(Effect.flatMap(Effect.all))
+      const last = ids.at(-1)!
+      yield* waitFor(
+        () => `the marker at ${last}: ${JSON.stringify(moves)}`,
+        () => moves.some((move) => move.last_read === last)
+      )
+      const seconds = (Date.now() - started) / 1000
+      const moved = moves.filter((move) => move.last_read > 0)
+      assert.isAtMost(moved.length, Math.ceil(seconds) + 2, `${moved.length} moves in ${seconds} s`)
+      assert.deepStrictEqual(
+        cli.lines().filter((line) => line.includes("error")),
+        []
+      )
     })
   )
 

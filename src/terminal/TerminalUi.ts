@@ -27,6 +27,11 @@ export interface TerminalUiOptions {
 
 /** How often the status line looks for typing hints that have run out. */
 const STATUS_REFRESH = "250 millis"
+/**
+ * The read marker moves at most this often: every request costs a token of the server's rate limit, and a busy room
+ * must not spend the user's (their lines would be refused, and repeated refusals close the connection).
+ */
+const READ_INTERVAL = "1 second"
 
 /** A line being typed that is chat, not a command: it makes a typing hint (`//` and `/reply` lines are chat). */
 export const isChatInput = (line: string): boolean => {
@@ -70,7 +75,8 @@ export const run = (options: TerminalUiOptions = {}): Effect.Effect<void, ChatCl
       const enabled = (feature: "typing" | "receipts") =>
         Effect.map(client.features, (features) => features.includes(feature))
 
-      // The read marker follows the current room's newest message: one request at a time, for the newest id then.
+      // The read marker follows the current room's newest message: one request at a time, for the newest id then,
+      // at most one round a second.
       const wantRead = new Map<string, number>()
       const sentRead = new Map<string, number>()
       const readSignal = yield* Queue.sliding<void>(1)
@@ -89,6 +95,7 @@ export const run = (options: TerminalUiOptions = {}): Effect.Effect<void, ChatCl
           // A marker that does not move (the room was left meanwhile) is not worth a line: the next one will.
           yield* Effect.ignore(client.markRead(target, id))
         }
+        yield* Effect.sleep(READ_INTERVAL)
       })
       yield* Effect.forkScoped(Effect.forever(markRead))
 
