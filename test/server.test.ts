@@ -37,10 +37,31 @@ describe("dist/server.js", () => {
         "--data-dir",
         "--store-sync",
         "--rate",
-        "--allowed-origin"
+        "--allowed-origin",
+        "--drain-delay",
+        "--log-format",
+        "--log-level"
       ]) {
         expect(stdout).toContain(flag)
       }
+    })
+  )
+
+  it.live("--log-format json writes one JSON object a line; --log-level error keeps warnings out", () =>
+    Effect.gen(function* () {
+      // A warning at start (a JWT key with --auth off), then a port that is taken: exit 1 after the warning.
+      const blocker = Net.createServer().listen(0, "127.0.0.1")
+      yield* Effect.promise(() => new Promise((resolve) => blocker.once("listening", resolve)))
+      const port = String((blocker.address() as Net.AddressInfo).port)
+      const common = ["--store", "memory", "--host", "127.0.0.1", "--port", port, "--jwt-secret", "x".repeat(40)]
+      const json = yield* run([...common, "--log-format", "json"])
+      const lines = (json.stdout + json.stderr).split("\n").filter((line) => line.includes("--auth is off"))
+      expect(lines).toHaveLength(1)
+      expect(JSON.parse(lines[0]!)).toMatchObject({ logLevel: "WARN" })
+      const quiet = yield* run([...common, "--log-level", "error"])
+      expect(quiet.stdout + quiet.stderr).not.toContain("--auth is off")
+      expect((yield* run([...common, "--log-format", "xml"])).code).toBe(2)
+      blocker.close()
     })
   )
 

@@ -6,13 +6,15 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import * as Fs from "node:fs"
 import { Hub } from "../backend/Hub.js"
 import { Presence } from "../backend/Presence.js"
 import { Readiness } from "../backend/Readiness.js"
 import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
 import { Rooms } from "../server/Rooms.js"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
+import { MetricsScrape } from "../metrics/MetricsScrape.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 
 export const CONTENT_SECURITY_POLICY =
@@ -120,6 +122,28 @@ export const make = (draining: () => boolean) =>
       )
     })
 
+    // Gauges of what is counted elsewhere, brought up to date as they are read.
+    const gauges = Effect.gen(function* () {
+      ChatMetrics.set(ChatMetrics.rooms, rooms.size())
+      const users = yield* presence.users.pipe(Effect.option)
+      if (users._tag === "Some") ChatMetrics.set(ChatMetrics.users, users.value)
+    })
+    ChatMetrics.registerAll()
+    // Kept current between scrapes too, for an embedding application's own exporter.
+    yield* Effect.forkScoped(Effect.repeat(gauges, Schedule.spaced(Duration.seconds(5))))
+    const scraper = yield* Effect.serviceOption(MetricsScrape)
+    const metrics =
+      scraper._tag === "None"
+        ? HttpServerResponse.text("Not Found", { status: 404 })
+        : Effect.zipRight(gauges, scraper.value.scrape).pipe(
+            Effect.map((text) =>
+              HttpServerResponse.text(text, {
+                contentType: "text/plain; version=0.0.4; charset=utf-8",
+                headers: { "cache-control": "no-store" }
+              })
+            )
+          )
+
     const ready = Effect.map(readiness, (backends) => {
       const ok = backends && !draining()
       return HttpServerResponse.unsafeJson(draining() ? { ready: false, draining: true } : { ready: ok }, {
@@ -131,6 +155,7 @@ export const make = (draining: () => boolean) =>
     return HttpRouter.empty.pipe(
       HttpRouter.get("/healthz", health),
       HttpRouter.get("/readyz", ready),
+      HttpRouter.get("/metrics", metrics),
       HttpRouter.get(
         config.path as HttpRouter.PathInput,
         Effect.succeed(

@@ -3,6 +3,7 @@
  * holds it), established, and at the socket's end either held for resume or ended — by how the socket closed.
  * Requests made in between are `SessionRequests`.
  */
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { Duration, Effect, Option, Schedule } from "effect"
 import { Hub } from "../backend/Hub.js"
 import { type NameOwner, Names } from "../backend/Names.js"
@@ -407,9 +408,27 @@ export const make = Effect.gen(function* () {
     open: (connection, request) =>
       identify(connection, request).pipe(
         Effect.zipRight(resume(connection, request)),
+        Effect.tap((resumed) =>
+          Effect.sync(() => {
+            if (request.resume !== undefined) {
+              ChatMetrics.add(
+                ChatMetrics.resumes,
+                1,
+                resumed._tag === "Some" ? ChatMetrics.RESUMED : ChatMetrics.NOT_RESUMED
+              )
+            }
+          })
+        ),
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (error._tag === "ChatError" && error.code === "unauthorized")
+              ChatMetrics.add(ChatMetrics.authRefusals, 1)
+          })
+        ),
         Effect.flatMap(Option.match({ onNone: () => fresh(connection, request), onSome: Effect.succeed })),
         Effect.catchTag("BackendError", unavailable),
-        Effect.uninterruptible
+        Effect.uninterruptible,
+        Effect.withSpan("chat.open")
       ),
 
     handOver,
