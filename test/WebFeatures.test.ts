@@ -554,6 +554,7 @@ describe("WebFeatures", () => {
 
       client.on({ kind: "viewing", visible: true, atBottom: false })
       assert.deepStrictEqual(sent(client.frame(message("lobby", 2, "bob", "two"))), [], "scrolled up: not seen")
+      client.tick(5_000)
       assert.deepStrictEqual(sentPlain(client.on({ kind: "viewing", visible: true, atBottom: true })), [
         { type: "read", room: "lobby", id: 2 }
       ])
@@ -565,6 +566,30 @@ describe("WebFeatures", () => {
       assert.deepStrictEqual(sent(client.frame(message("lobby", 3, "bob", "three"))), [], "another device read further")
       client.frame({ type: "error", code: "not_in_room", message: "left", ref: "t-unknown" })
       assert.isUndefined(client.state.composerError)
+    })
+
+    it("moves the marker at most once a second in a busy room, and the newest seen goes out when it is up", () => {
+      const client = makeClient()
+      connect(client, "ann", ["lobby", "side"], { lobby: [message("lobby", 1, "bob", "one")] })
+      assert.strictEqual(room(client, "lobby").readSent, 1, "read on arrival")
+      const reads = (commands: ReadonlyArray<Command>) => sentPlain(commands).filter((f) => f.type === "read")
+      client.tick(300)
+      const second = client.frame(message("lobby", 2, "bob", "two"))
+      assert.deepStrictEqual(reads(second), [], "every frame costs a rate-limit token: not yet")
+      const timer = second.find((c) => c.kind === "later")
+      assert.deepStrictEqual(timer, { kind: "later", ms: 700, event: { kind: "readDue", room: "lobby" } })
+      client.tick(100)
+      const third = client.frame(message("lobby", 3, "bob", "three"))
+      assert.isFalse(
+        third.some((c) => c.kind === "later"),
+        "one timer at a time"
+      )
+      // The user moves on before the second is up: what they saw is still read.
+      client.on({ kind: "open", id: "room:side" })
+      client.frame(message("lobby", 4, "bob", "not seen"))
+      client.tick(600)
+      assert.deepStrictEqual(reads(client.on(timer!.event)), [{ type: "read", room: "lobby", id: 3 }])
+      assert.strictEqual(room(client, "lobby").unread, 1)
     })
 
     it("counts in the open room while the tab is hidden, and marks where that began when it is shown", () => {
@@ -581,6 +606,7 @@ describe("WebFeatures", () => {
       client.frame({ type: "unread", room: "lobby", last_read: 1, count: 2 })
       assert.strictEqual(lobby.unread, 2, "the server agrees")
 
+      client.tick(60_000)
       const shown = client.on({ kind: "viewing", visible: true, atBottom: true })
       assert.deepStrictEqual(sentPlain(shown), [{ type: "read", room: "lobby", id: 3 }])
       assert.strictEqual(lobby.unread, 0)

@@ -802,8 +802,17 @@ suite(suiteName, () => {
           await say(bob.page, "Where shall we meet tomorrow?")
           const original = await idOf(watcher, room, "rbob", "Where shall we meet tomorrow?")
           // Enough after it that the original is scrolled out of view.
+          const burst = Date.now()
+          const sentBefore = alice.sent.length
           for (let i = 1; i <= 25; i++) await watcher.say(room, `filler ${i}`)
           await message(alice.page, "filler 25").waitFor({ timeout: WAIT })
+          // Alice watched them all come; every frame costs her a rate-limit token, so her marker moves once a second.
+          const reads = alice.sent.slice(sentBefore).filter((f) => f.type === "read" && f.room === room)
+          assert.isAtMost(reads.length, Math.ceil((Date.now() - burst) / 1000) + 2, JSON.stringify(reads))
+          await eventually(
+            () => alice.sent.some((f) => f.type === "read" && f.room === room && Number(f.id) === original + 25),
+            "the newest filler read"
+          )
 
           // Typing bob's first message sent a hint; the page (and the server) pass one a second per room.
           await bob.page.waitForTimeout(1_100)

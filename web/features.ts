@@ -158,13 +158,36 @@ export const markSeen = (s: Step) => {
     room.setDivider(room.readUpTo)
     room.unread = 0
   }
-  const newest = room.maxId
-  room.readUpTo = Math.max(room.readUpTo, newest)
-  if (!state.has("receipts") || !state.online || newest <= room.readSent) return
-  room.readSent = newest
+  room.readUpTo = Math.max(room.readUpTo, room.maxId)
+  sendRead(s, room)
+}
+
+/** Every frame costs the connection a rate-limit token: in a busy room the marker moves once a second, not per message. */
+const READ_INTERVAL_MS = 1_000
+
+/** Tells the server what was read in `room`, now or (at most once a second) when the second is up. */
+const sendRead = (s: Step, room: Conversation) => {
+  const { state } = s
+  if (!state.has("receipts") || !state.online || room.readUpTo <= room.readSent) return
+  const wait = room.readSentAt + READ_INTERVAL_MS - s.now
+  if (wait > 0) {
+    if (!room.readDue) emit(s, { kind: "later", ms: wait, event: { kind: "readDue", room: room.title } })
+    room.readDue = true
+    return
+  }
+  room.readSent = room.readUpTo
+  room.readSentAt = s.now
   const ref = newRef(s)
   state.requests.set(ref, { kind: "read" })
-  emit(s, { kind: "send", frame: { type: "read", room: room.title, id: newest, ref } })
+  emit(s, { kind: "send", frame: { type: "read", room: room.title, id: room.readUpTo, ref } })
+}
+
+/** The second is up: what was read meanwhile goes out, even if the user has opened another room since. */
+export const onReadDue = (s: Step, roomName: string) => {
+  const room = roomOf(s, roomName)
+  if (room === undefined) return
+  room.readDue = false
+  sendRead(s, room)
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

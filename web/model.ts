@@ -212,6 +212,9 @@ export class Conversation {
   readUpTo = -1
   /** The newest id this page has told the server it read (-1: none), so a `read` goes out only when it moves on. */
   readSent = -1
+  /** When the last `read` went out, and whether one waits for its second to be up (see features.ts). */
+  readSentAt = Number.NEGATIVE_INFINITY
+  readDue = false
   /** Where the "New messages" line goes was settled for this viewing of the conversation. */
   dividerSettled = false
   /** The server has sent this room's `unread` (read markers are on, and it follows the join history). */

@@ -220,6 +220,7 @@ export type Event =
   | { readonly kind: "releaseDue"; readonly welcome: number }
   | { readonly kind: "echoDue"; readonly ref: string }
   | { readonly kind: "typingDue"; readonly room: string }
+  | { readonly kind: "readDue"; readonly room: string }
 
 export type Command =
   /** A request that only makes sense on the current connection (dropped when offline). */
@@ -317,5 +318,7 @@ const handle = (s: Step, event: Event): void => {
       return
     case "typingDue":
       return Features.onTypingDue(s, event.room)
+    case "readDue":
+      return Features.onReadDue(s, event.room)
   }
 }
