@@ -464,6 +464,20 @@ describe("WebFeatures", () => {
       assert.strictEqual(room(client, "side").unread, 0, "read on another device")
     })
 
+    it("does not take a count that trails messages already here (the server counts when the marker moves)", () => {
+      const client = makeClient()
+      connect(client, "ann", ["lobby", "side"], { side: [message("side", 1, "bob", "one")] })
+      client.frame({ type: "unread", room: "side", last_read: 0, count: 1 })
+      // Read up to 1 on another device; two messages come before the server's word of that marker.
+      client.frame(message("side", 2, "bob", "two"))
+      client.frame(message("side", 3, "ann", "mine"))
+      client.frame(message("side", 4, "bob", "four"))
+      client.frame({ type: "unread", room: "side", last_read: 1, count: 0 })
+      assert.strictEqual(room(client, "side").unread, 2, "two of others after the marker are here")
+      client.frame({ type: "unread", room: "side", last_read: 4, count: 0 })
+      assert.strictEqual(room(client, "side").unread, 0)
+    })
+
     it("says 999+ for the server's cap, and keeps saying it", () => {
       const client = makeClient()
       connect(client, "ann", ["lobby", "busy"])

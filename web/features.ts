@@ -131,7 +131,9 @@ export const onUnread = (s: Step, frame: Protocol.Unread) => {
     }
     if (s.state.visible) return
   }
-  room.unread = frame.count
+  // The server counts when the marker moves but may send it after messages that came meanwhile (the frame then says
+  // fewer than are already here): what is loaded after the marker counts at least.
+  room.unread = frame.count >= UNREAD_CAP ? frame.count : Math.max(frame.count, room.unreadAfter(frame.last_read))
 }
 
 /** The join history of a room without read markers on the server: it is what was there, not news. */

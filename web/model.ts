@@ -363,6 +363,15 @@ export class Conversation {
     }
   }
 
+  /** Loaded messages after `id` of others, not deleted: at least that many are unread when the marker is at `id`. */
+  unreadAfter(id: number): number {
+    let count = 0
+    for (const [messageId, item] of this.messageIds) {
+      if (messageId > id && item.body.kind === "message" && !item.body.mine && !item.body.deleted) count++
+    }
+    return count
+  }
+
   /** Who is typing, in the order they started (the hints' timers take them off). */
   typingNames(): Array<string> {
     return [...this.typing.values()].map((t) => t.name)
