@@ -21,6 +21,12 @@ const hostileFrame: fc.Arbitrary<string | Buffer> = fc.oneof(
           "history",
           "who",
           "ping",
+          "typing",
+          "edit",
+          "delete",
+          "react",
+          "read",
+          "refresh",
           "nope",
           "__proto__"
         ),
@@ -30,6 +36,12 @@ const hostileFrame: fc.Arbitrary<string | Buffer> = fc.oneof(
         to: fc.string({ maxLength: 40 }),
         before: fc.oneof(fc.integer(), fc.double(), fc.constant(1e308)),
         limit: fc.oneof(fc.integer(), fc.constant(-1), fc.constant(1e9)),
+        // The chat features: ids of messages that exist (the two members' own), and others.
+        id: fc.oneof(fc.integer({ min: -2, max: 50 }), fc.double(), fc.constant(1e308), fc.string({ maxLength: 5 })),
+        reply_to: fc.oneof(fc.integer({ min: -2, max: 50 }), fc.constant("1")),
+        emoji: fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom("👍", "🎉", " ", "\u0000", "x".repeat(17))),
+        on: fc.oneof(fc.boolean(), fc.constant("yes")),
+        features: fc.oneof(fc.array(fc.string({ maxLength: 40 }), { maxLength: 20 }), fc.string(), fc.constant(null)),
         ref: fc.oneof(fc.string({ maxLength: 80 }), fc.integer())
       },
       { requiredKeys: ["type"] }
@@ -47,7 +59,10 @@ describe("fuzz", () => {
     () =>
       Effect.gen(function* () {
         const chat = yield* ChatServer
-        const alice = yield* TestServer.jsonClient({ name: "alice" })
+        const alice = yield* TestServer.jsonClient({
+          name: "alice",
+          features: ["typing", "edits", "reactions", "receipts"]
+        })
         const bob = yield* TestServer.jsonClient({ name: "bob" })
         const frames = fc.sample(hostileFrame, { numRuns: 3000, seed: 42 })
         const perClient = 100
