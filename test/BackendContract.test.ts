@@ -726,7 +726,7 @@ const contract = <E>(name: string, backend: Layer.Layer<Backend, E>) =>
             yield* presence.join(gone, guest, "bob")
             yield* presence.leave(gone, guest)
             yield* presence.offline(guest)
-            const ours = (rooms: ReadonlyArray<{ readonly room: string }>) =>
+            const ours = (rooms: ReadonlyArray<{ readonly room: string; readonly members: number }>) =>
               rooms.filter((entry) => [big, small, gone].includes(entry.room))
             assert.deepStrictEqual(ours(yield* presence.rooms(1000)), [
               { room: big, members: 3 },
