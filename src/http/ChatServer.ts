@@ -24,6 +24,7 @@ import { Rooms } from "../server/Rooms.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import * as WebSocketServer from "../transport/WebSocketServer.js"
 import * as HttpRoutes from "./HttpRoutes.js"
+import * as AdminPage from "../api/AdminPage.js"
 import * as ApiHttp from "../api/ApiHttp.js"
 import { MessageCount } from "../api/MessageCount.js"
 
@@ -161,7 +162,7 @@ const make = Effect.gen(function* () {
   const { handleUpgrade, shutdown } = yield* WebSocketServer.make
   const router = yield* HttpRoutes.make
   const api = yield* ApiHttp.make((key, options) => disconnect(key, options))
-  const httpApp = yield* HttpRouter.toHttpApp(router.pipe(HttpRouter.all("/api/*", api)))
+  const httpApp = yield* HttpRouter.toHttpApp(router.pipe(HttpRouter.all("/api/*", api), AdminPage.routes))
   return ChatServer.of({
     handleUpgrade,
     httpApp: httpApp.pipe(Effect.catchAll(() => Effect.succeed(notFound))),
