@@ -65,7 +65,8 @@ describe("source layout", () => {
     server: ["protocol", "backend"],
     dialect: ["protocol", "backend", "server"],
     transport: ["protocol", "backend", "server", "dialect"],
-    http: ["protocol", "backend", "server", "dialect", "transport"],
+    api: ["protocol", "backend", "server"],
+    http: ["protocol", "backend", "server", "dialect", "transport", "api"],
     auth: ["protocol", "server"],
     client: ["protocol"],
     terminal: ["protocol", "client"]

@@ -24,7 +24,7 @@ import { Rooms } from "../server/Rooms.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import * as WebSocketServer from "../transport/WebSocketServer.js"
 import * as HttpRoutes from "./HttpRoutes.js"
-import * as AdminPage from "../api/AdminPage.js"
+import * as AdminPage from "./AdminPage.js"
 import * as ApiHttp from "../api/ApiHttp.js"
 import { MessageCount } from "../api/MessageCount.js"
 

@@ -7,9 +7,9 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
-import { CONTENT_SECURITY_POLICY } from "../http/HttpRoutes.js"
+import { CONTENT_SECURITY_POLICY } from "./HttpRoutes.js"
 
-// dist/api/AdminPage.js → the package root
+// dist/http/AdminPage.js → the package root
 const root = new URL("../../", import.meta.url)
 
 const FILES = [
