@@ -1,8 +1,10 @@
 /**
- * A small bot on the ChatClient service: it answers `!time`, counts the messages of its room for `!count`, and
- * greets people who join. Reconnecting and resuming are the client's business, not the bot's.
+ * A small bot on the ChatClient service: it answers `!time` (as a reply to the question), counts the messages of
+ * its room for `!count`, greets people who join, and reacts with 👍 to every message that mentions `effect` (the
+ * keyword, any letter case; the third argument sets another). Reconnecting and resuming are the client's business,
+ * not the bot's.
  *
- *   npm run build && node dist/scripts/example-bot.js [ws://localhost:8080/chat] [room]
+ *   npm run build && node dist/scripts/example-bot.js [ws://localhost:8080/chat] [room] [keyword]
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Stream } from "effect"
@@ -10,6 +12,8 @@ import { ChatClient, type ChatClientError, type ChatEvent } from "effect-chat"
 
 const url = process.argv[2] ?? "ws://localhost:8080/chat"
 const room = process.argv[3] ?? "lobby"
+const keyword = (process.argv[4] ?? "effect").toLowerCase()
+const LIKE = "👍"
 
 const bot = Effect.gen(function* () {
   const client = yield* ChatClient
@@ -24,7 +28,9 @@ const bot = Effect.gen(function* () {
           const seen = (counts.get(event.room) ?? 0) + 1
           counts.set(event.room, seen)
           if (event.from === name) return
-          if (event.text.trim() === "!time") return yield* reply(event.room, `It is ${new Date().toISOString()}.`)
+          if (event.text.trim() === "!time")
+            return yield* Effect.asVoid(client.reply(event.room, event.id, `It is ${new Date().toISOString()}.`))
+          if (event.text.toLowerCase().includes(keyword)) yield* client.react(event.room, event.id, LIKE, true)
           if (event.text.trim() === "!count")
             return yield* reply(event.room, `${seen} messages in #${event.room} so far.`)
           return
@@ -37,7 +43,7 @@ const bot = Effect.gen(function* () {
       }
     }).pipe(Effect.catchAll((error) => Console.error(`bot: ${error.message}`)))
 
-  yield* Console.log(`${(yield* client.session).name} is in #${room}`)
+  yield* Console.log(`${(yield* client.session).name} is in #${room}, reacting ${LIKE} to "${keyword}"`)
   yield* Stream.runForEach(client.events, onEvent)
 })
 

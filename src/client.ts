@@ -2,7 +2,7 @@
 /**
  * `effect-chat`: the terminal chat client, composed of its flags, a `ChatClient` layer and the terminal UI.
  *
- *   node dist/client.js [--url ws://HOST:8080/chat] [--name NAME] [--room ROOM] [--token JWT]
+ *   node dist/client.js [--url ws://HOST:8080/chat] [--name NAME] [--room ROOM] [--token JWT] [--show-ids]
  *
  * Each flag falls back to an environment variable: CHAT_URL, CHAT_NAME, CHAT_ROOM, CHAT_TOKEN (set but empty counts
  * as unset). Exit codes: 0 after /quit, end of input or Ctrl-C; 2 for wrong usage; 1 when the first connection
@@ -68,6 +68,10 @@ const token = Options.redacted("token").pipe(
   )
 )
 
+const showIds = Options.boolean("show-ids").pipe(
+  Options.withDescription("Start each message with its id (#12), for /reply, /edit, /delete and /react; /ids toggles.")
+)
+
 const usage = (reason: UsageError["reason"], message: string) =>
   Effect.fail(new UsageError({ reason, message: `${message}; see --help` }))
 
@@ -91,12 +95,12 @@ const checkRoom = Option.match({
     Protocol.isValidRoom(room) ? Effect.succeed(room) : usage("Room", `not a valid room: ${room} (${ROOM_RULE})`)
 })
 
-const chat = Command.make("effect-chat", { url, name, room, token }, (flags) =>
+const chat = Command.make("effect-chat", { url, name, room, token, showIds }, (flags) =>
   Effect.gen(function* () {
     const url = yield* checkUrl(flags.url)
     const name = yield* checkName(flags.name)
     const room = yield* checkRoom(flags.room)
-    yield* TerminalUi.run({ room }).pipe(
+    yield* TerminalUi.run({ room, showIds: flags.showIds }).pipe(
       Effect.provide(
         ChatClient.layer({
           url,

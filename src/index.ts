@@ -30,6 +30,9 @@ export { ChatServer, type ChatServerService } from "./http/ChatServer.js"
 export * as ChatHttpServer from "./http/ChatHttpServer.js"
 export { Chat, type ChatService } from "./server/Chat.js"
 export { ChatError } from "./server/ChatError.js"
+/** The server's metrics (Effect `Metric`s) and the tag `/metrics` looks for; `effect-chat/prometheus` exports them. */
+export * as ChatMetrics from "./metrics/ChatMetrics.js"
+export { MetricsScrape } from "./metrics/MetricsScrape.js"
 export { ConnectionRegistry } from "./server/ConnectionRegistry.js"
 export { NodeId } from "./backend/NodeId.js"
 export {

@@ -8,10 +8,11 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, Console, Data, Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { Config, Console, Data, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as JwtHooks from "./auth/JwtHooks.js"
 import * as JwtVerifier from "./auth/JwtVerifier.js"
+import * as PrometheusMetrics from "./metrics/PrometheusMetrics.js"
 import * as ChatHttpServer from "./http/ChatHttpServer.js"
 import { ChatServer } from "./http/ChatServer.js"
 import { ChatHooks } from "./server/ChatHooks.js"
@@ -102,6 +103,23 @@ const options = {
   resumeWindow: seconds("resume-window", defaults.resumeWindow, "how long a dropped session can be resumed"),
   helloTimeout: seconds("hello-timeout", defaults.helloTimeout, "time a JSON client has to send hello"),
   pingInterval: seconds("ping-interval", defaults.pingInterval, "heartbeat interval; a peer silent for two is dropped"),
+  logFormat: Options.choice("log-format", ["logfmt", "json"]).pipe(
+    Options.withDescription("how log lines are written (env LOG_FORMAT, default logfmt)"),
+    Options.withFallbackConfig(
+      Config.literal("logfmt", "json")("LOG_FORMAT").pipe(Config.withDefault("logfmt" as const))
+    )
+  ),
+  logLevel: Options.choice("log-level", ["debug", "info", "warning", "error", "none"]).pipe(
+    Options.withDescription("the least severe log lines written (env LOG_LEVEL, default info)"),
+    Options.withFallbackConfig(
+      Config.literal("debug", "info", "warning", "error", "none")("LOG_LEVEL").pipe(Config.withDefault("info" as const))
+    )
+  ),
+  drainDelay: seconds(
+    "drain-delay",
+    defaults.drainDelay,
+    "on SIGTERM, how long /readyz answers 503 before every client gets 1001 (a load balancer's time to notice)"
+  ),
   maxBufferedBytes: int(
     "max-buffered-bytes",
     defaults.maxBufferedBytes,
@@ -212,6 +230,7 @@ const settingsOf = (o: Parsed) =>
       resumeWindow: o.resumeWindow,
       helloTimeout: o.helloTimeout,
       pingInterval: o.pingInterval,
+      drainDelay: Duration.max(Duration.zero, o.drainDelay),
       maxBufferedBytes: o.maxBufferedBytes,
       maxQueuedMessages: o.maxQueuedMessages,
       rateLimit: { ...defaults.rateLimit, perSecond: o.ratePerSecond, burst: o.rateBurst },
@@ -330,17 +349,39 @@ const announce = Layer.effectDiscard(
   )
 )
 
+/** Until the options are read (and for what fails before): logfmt, as `--log-format` defaults to. */
+const startLogger = Logger.withLeveledConsole(Logger.logfmtLogger)
+
+const LOG_LEVELS = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+} as const
+
+/** The logger of `--log-format`, writing what `--log-level` lets through, to stderr for warnings and errors. */
+const loggerOf = (parsed: Parsed) =>
+  Layer.merge(
+    // The one logger: the one installed until the options were read is replaced, not added to.
+    Logger.replace(
+      startLogger,
+      Logger.withLeveledConsole(parsed.logFormat === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+    ),
+    Logger.minimumLogLevel(LOG_LEVELS[parsed.logLevel])
+  )
+
 /** The whole server, composed once: config → chat core over its backends → HTTP listener → the address line. */
 const serve = (parsed: Parsed) =>
   Effect.flatMap(settingsOf(parsed), ({ backend, hooks, settings }) =>
     announce.pipe(
       Layer.provideMerge(ChatHttpServer.layer),
-      Layer.provide(chatLayer(settings, backend)),
+      Layer.provide(chatLayer(settings, backend).pipe(Layer.provide(PrometheusMetrics.layer()))),
       Layer.provide(hooks),
       Layer.provide(ServerConfig.layer(settings)),
       Layer.launch
     )
-  )
+  ).pipe(Effect.provide(loggerOf(parsed)))
 
 const command = Command.make("effect-chat-server", options, serve).pipe(
   Command.withDescription("effect-chat server: HTTP and WebSocket (/chat) on one port")
@@ -366,7 +407,7 @@ cli(process.argv).pipe(
   }),
   // @effect/cli has printed the problem and the usage
   Effect.catchIf(ValidationError.isValidationError, () => exitWith(2)),
-  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))),
+  Effect.provide(Logger.replace(Logger.defaultLogger, startLogger)),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: false })
+  NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true })
 )

@@ -364,4 +364,93 @@ describe("ChatClient", () => {
       assert.deepStrictEqual(texts(alice.messages()), ["said once"])
     })
   )
+
+  it.scopedLive(
+    "changes made while away arrive as events after a resume, and after a reconnect that starts afresh",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* ServerProcess.start({ args: ["--resume-window", "1"] })
+        const proxy = yield* startProxy(server.port)
+        const alice = yield* connect({ url: proxy.url, name: "alice" })
+        const bob = yield* connect({ url: server.url, name: "bob" })
+        const ids = yield* Effect.forEach(["e1", "d1", "r1", "e2", "d2", "r2"], (text) =>
+          bob.client.send("lobby", text)
+        )
+        yield* alice.until("bob's lines", () => texts(alice.messages()).includes("r2"))
+        const [e1, d1, r1, e2, d2, r2] = ids as [number, number, number, number, number, number]
+        const changes = (events: ReadonlyArray<ChatEvent>) =>
+          events.flatMap((e) =>
+            e.type === "edited"
+              ? [`edited ${e.id} ${e.text}`]
+              : e.type === "deleted"
+                ? [`deleted ${e.id}`]
+                : e.type === "reaction"
+                  ? [`${e.name} ${e.on ? "+" : "-"}${e.emoji} ${e.id}`]
+                  : []
+          )
+        const away = (drop: Effect.Effect<void>, edit: number, remove: number, react: number) =>
+          Effect.gen(function* () {
+            yield* proxy.refuse(true)
+            yield* proxy.cut
+            yield* bob.client.edit("lobby", edit, "fixed")
+            yield* bob.client.delete("lobby", remove)
+            yield* bob.client.react("lobby", react, "👍", true)
+            yield* drop
+            const from = alice.events.length
+            yield* proxy.refuse(false)
+            yield* alice.until("the three changes", (events) => changes(events.slice(from)).length === 3)
+            return alice.events.slice(from)
+          })
+
+        // Back within the resume window: the server sends the changes after the catch-up.
+        const resumed = yield* away(Effect.void, e1, d1, r1)
+        assert.deepStrictEqual(changes(resumed), [`edited ${e1} fixed`, `deleted ${d1}`, `bob +👍 ${r1}`])
+        const back = resumed.find((e) => e.type === "connected")
+        assert.deepStrictEqual(back?.type === "connected" && back.resumed, true)
+
+        // Away for longer than the window: a new session, whose join history shows the changes; the client tells them.
+        const afresh = yield* away(Effect.sleep("2500 millis"), e2, d2, r2)
+        assert.deepStrictEqual(changes(afresh), [`edited ${e2} fixed`, `deleted ${d2}`, `bob +👍 ${r2}`])
+        const connected = afresh.find((e) => e.type === "connected")
+        assert.deepStrictEqual(connected?.type === "connected" && connected.resumed, false)
+        // No message is shown twice.
+        assert.deepStrictEqual(texts(alice.messages(), "bob"), ["e1", "d1", "r1", "e2", "d2", "r2"])
+      })
+  )
+
+  it.scopedLive(
+    "an edit whose ack was lost is sent again and succeeds; the delete and reaction queued behind it follow once",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* ServerProcess.start()
+        const proxy = yield* startProxy(server.port)
+        const alice = yield* connect({ url: proxy.url, name: "alice" })
+        const bob = yield* connect({ url: server.url, name: "bob" })
+        const [first, second] = [yield* alice.client.send("lobby", "one"), yield* alice.client.send("lobby", "two")]
+        yield* bob.until("alice's lines", () => texts(bob.messages()).includes("two"))
+        yield* proxy.freeze
+        const pending = yield* Effect.fork(
+          Effect.all([
+            alice.client.edit("lobby", first, "one!"),
+            alice.client.delete("lobby", second),
+            alice.client.react("lobby", first, "🎉", true)
+          ])
+        )
+        // The server did the edit (bob sees it), but alice got no answer; the others wait behind it.
+        yield* bob.until("the edit", (events) => events.some((e) => e.type === "edited" && e.id === first))
+        yield* proxy.cut
+        yield* Fiber.join(pending).pipe(Effect.timeout("20 seconds"))
+        yield* bob.until("the reaction", (events) => events.some((e) => e.type === "reaction" && e.id === first))
+        const history = yield* bob.client.history("lobby")
+        assert.deepStrictEqual(
+          history.messages.map((m) => [m.text, m.deleted === true, m.reactions]),
+          [
+            ["one!", false, { "🎉": ["alice"] }],
+            ["", true, undefined]
+          ]
+        )
+        assert.strictEqual(bob.events.filter((e) => e.type === "deleted").length, 1)
+        assert.strictEqual(bob.events.filter((e) => e.type === "reaction").length, 1)
+      })
+  )
 })

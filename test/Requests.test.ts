@@ -187,4 +187,36 @@ describe("Requests", () => {
       assert.deepStrictEqual(wire.log(), ["send:one@t-0"])
     })
   )
+
+  it.effect("now: written at once beside the queue on this connection only, answered or failed, never again", () =>
+    Effect.gen(function* () {
+      const requests = Requests.make({ prefix: "t" })
+      const typing: Requests.Request = { type: "typing", room: "lobby" }
+      assert.strictEqual(requests.now(typing), undefined)
+      const wire = connection()
+      requests.attach(wire.write)
+      requests.add(say("waiting"))
+      const first = requests.now(typing)!
+      assert.deepStrictEqual(wire.log(), ["send:waiting@t-0", "typing:lobby@t-1"])
+      assert.isTrue(requests.settle("t-1", ack("t-1")))
+      assert.deepStrictEqual(yield* outcome(first), Exit.succeed(ack("t-1")))
+
+      const limited = requests.now(typing)!
+      requests.settle("t-2", refused("t-2", "rate_limited"))
+      assert.deepStrictEqual(
+        yield* outcome(limited),
+        Exit.fail(new ChatClientError({ reason: "Rejected", code: "rate_limited", message: "refused: rate_limited" }))
+      )
+
+      const lost = requests.now(typing)!
+      requests.detach()
+      const next = connection()
+      requests.attach(next.write)
+      // The queued send goes out again; the hint does not.
+      assert.deepStrictEqual(next.log(), ["send:waiting@t-0"])
+      const error = yield* Effect.flip(Deferred.await(lost))
+      assert.strictEqual(error.reason, "Closed")
+      assert.isFalse(requests.settle("t-3", ack("t-3")))
+    })
+  )
 })

@@ -49,4 +49,63 @@ describe("Seen", () => {
     assert.isFalse(small.admit(message("lobby", 3)))
     assert.isTrue(small.admit(message("lobby", 1)))
   })
+
+  it("tells how a repeated message changed since it was admitted, once, as change events", () => {
+    const seen = Seen.make()
+    const options = { now: 77, reactions: true }
+    seen.admit({ ...message("lobby", 1), reactions: { "👍": ["bob"] } })
+    seen.admit(message("lobby", 2))
+    seen.admit(message("lobby", 3))
+    assert.deepStrictEqual(seen.changes({ ...message("lobby", 1), reactions: { "👍": ["bob"] } }, options), [])
+
+    const later: ReadonlyArray<Protocol.Message> = [
+      { ...message("lobby", 1), text: "better", edited: 50, reactions: { "❤️": ["cy"] } },
+      { ...message("lobby", 2), text: "", deleted: true },
+      { ...message("lobby", 3), reactions: { "👍": ["ann", "bob"] } }
+    ]
+    assert.deepStrictEqual(
+      later.flatMap((m) => seen.changes(m, options)),
+      [
+        { type: "edited", room: "lobby", id: 1, text: "better", at: 50 },
+        { type: "reaction", room: "lobby", id: 1, emoji: "👍", name: "bob", on: false },
+        { type: "reaction", room: "lobby", id: 1, emoji: "❤️", name: "cy", on: true },
+        { type: "deleted", room: "lobby", id: 2, at: 77 },
+        { type: "reaction", room: "lobby", id: 3, emoji: "👍", name: "ann", on: true },
+        { type: "reaction", room: "lobby", id: 3, emoji: "👍", name: "bob", on: true }
+      ]
+    )
+    // Told once: the same history again holds no change.
+    assert.deepStrictEqual(
+      later.flatMap((m) => seen.changes(m, options)),
+      []
+    )
+    // With the feature, a message without reactions has none; without it, nothing is said about them.
+    assert.deepStrictEqual(seen.changes({ ...message("lobby", 3) }, { now: 0, reactions: false }), [])
+    assert.deepStrictEqual(
+      seen.changes({ ...message("lobby", 3) }, options).map((c) => c.type === "reaction" && [c.name, c.on]),
+      [
+        ["ann", false],
+        ["bob", false]
+      ]
+    )
+  })
+
+  it("does not take a history for a change that live events told already", () => {
+    const seen = Seen.make()
+    const options = { now: 0, reactions: true }
+    seen.admit(message("lobby", 1))
+    seen.admit(message("lobby", 2))
+    seen.track({ type: "edited", room: "lobby", id: 1, text: "new", at: 5 })
+    seen.track({ type: "reaction", room: "lobby", id: 1, emoji: "👍", name: "bob", on: true })
+    seen.track({ type: "reaction", room: "lobby", id: 1, emoji: "🎉", name: "bob", on: true })
+    seen.track({ type: "reaction", room: "lobby", id: 1, emoji: "🎉", name: "bob", on: false })
+    seen.track({ type: "deleted", room: "lobby", id: 2, at: 5 })
+    assert.deepStrictEqual(
+      seen.changes({ ...message("lobby", 1), text: "new", reactions: { "👍": ["bob"] } }, options),
+      []
+    )
+    assert.deepStrictEqual(seen.changes({ ...message("lobby", 2), text: "", deleted: true }, options), [])
+    // A restarted server's message 1 is another message: no change of the old one.
+    assert.deepStrictEqual(seen.changes({ ...message("lobby", 1, 99_000), text: "other" }, options), [])
+  })
 })

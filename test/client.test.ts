@@ -9,8 +9,10 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { SignJWT } from "jose"
 import { ChatClient, type ChatEvent } from "../src/client/ChatClient.js"
 import { ClientCommand, parse } from "../src/terminal/ClientCommand.js"
+import type * as Protocol from "../src/protocol/Protocol.js"
 import * as TerminalFormat from "../src/terminal/TerminalFormat.js"
 import * as ServerProcess from "./support/ServerProcess.js"
 
@@ -260,6 +262,150 @@ describe("dist/client.js through pipes", () => {
   )
 })
 
+describe("dist/client.js chat features through pipes", () => {
+  it.scopedLive("/reply, /edit, /react (a toggle) and /delete, as the terminal and another client see them", () =>
+    Effect.gen(function* () {
+      const { url } = yield* ServerProcess.start()
+      const ann = yield* peer(url, "ann")
+      const cli = yield* spawn([CLIENT, "--url", url, "--name", "cli", "--show-ids"])
+      const waitLine = (line: string | RegExp) =>
+        waitFor(
+          () => `${line}: ${cli.stdout()}`,
+          () => cli.lines().some((shown) => (typeof line === "string" ? shown === line : line.test(shown)))
+        )
+      const annGot = <E extends ChatEvent>(what: string, match: (event: ChatEvent) => event is E) =>
+        Effect.map(
+          waitFor(
+            () => `${what} at ann: ${JSON.stringify(ann.events.slice(-5))}`,
+            () => ann.events.some(match)
+          ),
+          () => ann.events.filter(match)
+        )
+      yield* waitLine("You are connected as cli! There are 2 users here.")
+      const question = yield* ann.client.send("lobby", "what do you all think of the new logo?")
+      yield* waitLine(`#${question} [ann]: what do you all think of the new logo?`)
+
+      cli.child.stdin!.write(`/reply ${question} looks good\n`)
+      const replyLine = new RegExp(`^#(\\d+) \\[cli\\] ↪ ann "what do you all think of the…": looks good$`)
+      yield* waitLine(replyLine)
+      const reply = Number(replyLine.exec(cli.lines().find((line) => replyLine.test(line))!)![1])
+      const [atAnn] = yield* annGot("the reply", (e): e is Protocol.Message => e.type === "message" && e.id === reply)
+      assert.deepStrictEqual([atAnn?.text, atAnn?.reply_to], ["looks good", question])
+
+      cli.child.stdin!.write(`/edit ${reply} looks great\n`)
+      yield* waitLine(`#${reply} [cli]: looks great (edited)`)
+      yield* annGot("the edit", (e): e is Protocol.Edited => e.type === "edited" && e.text === "looks great")
+
+      cli.child.stdin!.write(`/react ${question} 👍\n`)
+      yield* waitLine(`  ↳ #${question} 👍 1`)
+      cli.child.stdin!.write(`/react ${question} 👍\n`)
+      yield* waitLine(`  ↳ #${question} no reactions`)
+      const reactions = yield* annGot("the reaction taken back", (e): e is Protocol.Reaction => e.type === "reaction")
+      yield* ann.client.react("lobby", reply, "❤️", true)
+      yield* waitLine(`  ↳ #${reply} ❤️ 1`)
+
+      cli.child.stdin!.write(`/delete ${reply}\n/edit ${question} hijacked\n/delete 999\n/react ${question}\n`)
+      yield* waitLine(`#${reply} [cli]: [deleted]`)
+      yield* annGot("the deletion", (e): e is Protocol.Deleted => e.type === "deleted" && e.id === reply)
+      yield* waitLine(/^error \(forbidden\): /)
+      yield* waitLine(/^error \(no_such_message\): /)
+      yield* waitLine("usage: /react ID EMOJI")
+      assert.deepStrictEqual(
+        reactions.slice(0, 2).map((r) => [r.id, r.emoji, r.name, r.on]),
+        [
+          [question, "👍", "cli", true],
+          [question, "👍", "cli", false]
+        ]
+      )
+      cli.child.stdin!.end()
+      assert.strictEqual(yield* cli.exit, 0)
+    })
+  )
+
+  it.scopedLive("the read marker follows the current room at most about once a second, however busy the room", () =>
+    Effect.gen(function* () {
+      const secret = "read-marker-test-secret-read-marker"
+      const mint = (sub: string, name: string) =>
+        Effect.promise(() =>
+          new SignJWT({ sub, name })
+            .setProtectedHeader({ alg: "HS256" })
+            .setExpirationTime("1h")
+            .sign(new TextEncoder().encode(secret))
+        )
+      const { url } = yield* ServerProcess.start({ args: ["--auth", "required", "--jwt-secret", secret] })
+      const cli = yield* spawn([CLIENT, "--url", url], { CHAT_TOKEN: yield* mint("u-reader", "reader") })
+      yield* waitFor(
+        () => `the connection: ${cli.stdout()}`,
+        () => cli.lines().some((line) => line.startsWith("You are connected as reader!"))
+      )
+      // The same user on another device sees every move of the marker as an unread frame.
+      const device = Context.get(
+        yield* Layer.build(ChatClient.layer({ url, token: yield* mint("u-reader", "reader") })),
+        ChatClient
+      )
+      const moves: Array<Protocol.Unread> = []
+      yield* Effect.forkScoped(
+        Stream.runForEach(device.events, (event) => Effect.sync(() => event.type === "unread" && moves.push(event)))
+      )
+      const talker = Context.get(
+        yield* Layer.build(ChatClient.layer({ url, token: yield* mint("u-talker", "talker") })),
+        ChatClient
+      )
+      const started = Date.now()
+      const ids = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, i) => `line ${i + 1}`),
+        (text) => talker.submit("lobby", text)
+      ).pipe(Effect.flatMap(Effect.all))
+      const last = ids.at(-1)!
+      yield* waitFor(
+        () => `the marker at ${last}: ${JSON.stringify(moves)}`,
+        () => moves.some((move) => move.last_read === last)
+      )
+      const seconds = (Date.now() - started) / 1000
+      const moved = moves.filter((move) => move.last_read > 0)
+      assert.isAtMost(moved.length, Math.ceil(seconds) + 2, `${moved.length} moves in ${seconds} s`)
+      assert.deepStrictEqual(
+        cli.lines().filter((line) => line.includes("error")),
+        []
+      )
+    })
+  )
+
+  it.scopedLive("--show-ids and /ids show message ids; /rooms counts what arrived in the other rooms", () =>
+    Effect.gen(function* () {
+      const { url } = yield* ServerProcess.start()
+      const ann = yield* peer(url, "ann", ["lobby", "dev"])
+      const cli = yield* spawn([CLIENT, "--url", url, "--name", "cli", "--room", "lobby", "--show-ids"])
+      const shows = (line: string) => () => cli.lines().includes(line)
+      const waitLine = (line: string) => waitFor(() => `${line}: ${cli.stdout()}`, shows(line))
+      yield* waitLine("You are connected as cli! There are 2 users here.")
+      const hello = yield* ann.client.send("lobby", "hello")
+      yield* waitLine(`#${hello} [ann]: hello`)
+
+      cli.child.stdin!.write("/join dev\n")
+      yield* waitFor(
+        () => `the dev join: ${cli.stdout()}`,
+        () => cli.lines().some((line) => line.startsWith("in #dev: "))
+      )
+      const later = yield* Effect.forEach(["one", "two"], (text) => ann.client.send("lobby", text))
+      yield* waitLine(`#lobby #${later[1]} [ann]: two`)
+      cli.child.stdin!.write("/rooms\n")
+      yield* waitLine("Your rooms: #lobby (2 unread), #dev (here)")
+
+      cli.child.stdin!.write("/ids\n")
+      yield* waitLine("Message ids are hidden.")
+      yield* ann.client.send("dev", "quiet")
+      yield* waitLine("[ann]: quiet")
+      cli.child.stdin!.write("/ids now\n/join lobby\n/rooms\n")
+      yield* waitLine("usage: /ids")
+      yield* waitLine("Your rooms: #lobby (here), #dev")
+      cli.child.stdin!.end()
+      assert.strictEqual(yield* cli.exit, 0)
+      assert.strictEqual(cli.stderr(), "")
+    })
+  )
+})
+
 // ---------------------------------------------------------------------------------------------------------------------
 // A real terminal: tmux
 // ---------------------------------------------------------------------------------------------------------------------
@@ -366,6 +512,74 @@ describe.skipIf(!Fs.existsSync(TMUX))("dist/client.js in a terminal", () => {
       yield* waitFor(
         () => `tina to leave: ${JSON.stringify(ann.events.slice(-3))}`,
         () => ann.events.some((event) => event.type === "left" && event.name === "tina")
+      )
+    })
+  )
+
+  it.scopedLive("who is typing shows on the status line for about 5 s; typing sends hints to the others", () =>
+    Effect.gen(function* () {
+      const { url } = yield* ServerProcess.start()
+      const term = yield* tmuxSession([process.execPath, CLIENT, "--url", url, "--name", "tina"])
+      const lastRow = () =>
+        term
+          .screen()
+          .filter((row) => row !== "")
+          .at(-1) ?? ""
+      yield* waitFor(
+        () => `the prompt: ${term.screen().join("\n")}`,
+        () => lastRow() === "lobby>"
+      )
+      const ann = yield* peer(url, "ann")
+      yield* waitFor(
+        () => `ann's join: ${term.screen().join("\n")}`,
+        () => term.screen().includes("* ann joined #lobby")
+      )
+
+      term.literal("half")
+      yield* ann.client.typing("lobby")
+      const shownAt = Date.now()
+      yield* waitFor(
+        () => `the status: ${lastRow()}`,
+        () => lastRow() === "(ann is typing…) lobby> half"
+      )
+      yield* waitFor(
+        () => `the status to expire: ${lastRow()}`,
+        () => lastRow() === "lobby> half",
+        8000
+      )
+      const shownMs = Date.now() - shownAt
+      assert.isAtLeast(shownMs, 4000)
+
+      // tina typed: ann was told, once for those keys (the client sends at most one hint a second).
+      const hints = () => ann.events.filter((e) => e.type === "typing" && e.name === "tina").length
+      yield* waitFor(
+        () => `tina's typing at ann: ${JSON.stringify(ann.events.slice(-3))}`,
+        () => hints() >= 1
+      )
+      assert.strictEqual(hints(), 1)
+      term.literal(" a thought")
+      yield* waitFor(
+        () => `a second hint, a second later`,
+        () => hints() === 2
+      )
+
+      // A message ends the hint at once.
+      yield* ann.client.typing("lobby").pipe(Effect.delay("1100 millis"))
+      yield* waitFor(
+        () => `the status again: ${lastRow()}`,
+        () => lastRow().startsWith("(ann is typing…) lobby>")
+      )
+      yield* ann.client.send("lobby", "there")
+      yield* waitFor(
+        () => `the status cleared by the message: ${lastRow()}`,
+        () => lastRow() === "lobby> half a thought"
+      )
+      assert.deepStrictEqual(
+        term
+          .screen()
+          .filter((row) => row !== "")
+          .slice(-2),
+        ["[ann]: there", "lobby> half a thought"]
       )
     })
   )

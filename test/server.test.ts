@@ -37,10 +37,31 @@ describe("dist/server.js", () => {
         "--data-dir",
         "--store-sync",
         "--rate",
-        "--allowed-origin"
+        "--allowed-origin",
+        "--drain-delay",
+        "--log-format",
+        "--log-level"
       ]) {
         expect(stdout).toContain(flag)
       }
+    })
+  )
+
+  it.live("--log-format json writes one JSON object a line; --log-level error keeps warnings out", () =>
+    Effect.gen(function* () {
+      // A warning at start (a JWT key with --auth off), then a port that is taken: exit 1 after the warning.
+      const blocker = Net.createServer().listen(0, "127.0.0.1")
+      yield* Effect.promise(() => new Promise((resolve) => blocker.once("listening", resolve)))
+      const port = String((blocker.address() as Net.AddressInfo).port)
+      const common = ["--store", "memory", "--host", "127.0.0.1", "--port", port, "--jwt-secret", "x".repeat(40)]
+      const json = yield* run([...common, "--log-format", "json"])
+      const lines = (json.stdout + json.stderr).split("\n").filter((line) => line.includes("--auth is off"))
+      expect(lines).toHaveLength(1)
+      expect(JSON.parse(lines[0]!)).toMatchObject({ logLevel: "WARN" })
+      const quiet = yield* run([...common, "--log-level", "error"])
+      expect(quiet.stdout + quiet.stderr).not.toContain("--auth is off")
+      expect((yield* run([...common, "--log-format", "xml"])).code).toBe(2)
+      blocker.close()
     })
   )
 
@@ -121,6 +142,36 @@ describe("dist/server.js", () => {
       expect(yield* server.exited).toBe(0)
       expect(Date.now() - started).toBeLessThan(2000)
       silent.destroy()
+    }).pipe(Effect.scoped)
+  )
+  it.live("--drain-delay: on SIGTERM /readyz answers 503 at once, clients keep chatting, then get 1001", () =>
+    Effect.gen(function* () {
+      const server = yield* ServerProcess.start({ args: ["--drain-delay", "1.5"] })
+      const readyz = () =>
+        Effect.promise(() =>
+          fetch(`${server.httpUrl}/readyz`).then(async (r) => ({ status: r.status, body: await r.json() }))
+        )
+      expect((yield* readyz()).status).toBe(200)
+      const client = new WebSocket(server.url, "effect-chat.v1")
+      const frames: Array<{ type: string; text?: string }> = []
+      client.on("message", (data) => frames.push(JSON.parse(data.toString())))
+      const closed = new Promise<number>((resolve) => client.on("close", (code) => resolve(code)))
+      yield* Effect.promise(() => new Promise((resolve) => client.on("open", resolve)))
+      client.send(JSON.stringify({ type: "hello", name: "stayer" }))
+      const started = Date.now()
+      process.kill(server.pid, "SIGTERM")
+      let drained = yield* readyz()
+      while (drained.status === 200 && Date.now() - started < 1000) drained = yield* readyz()
+      expect(drained).toEqual({ status: 503, body: { ready: false, draining: true } })
+      expect(Date.now() - started).toBeLessThan(1000)
+      // Still served while draining.
+      client.send(JSON.stringify({ type: "send", room: "lobby", text: "still here", ref: "s" }))
+      expect(yield* Effect.promise(() => closed)).toBe(1001)
+      const elapsed = Date.now() - started
+      expect(elapsed).toBeGreaterThanOrEqual(1400)
+      expect(elapsed).toBeLessThan(1500 + 2000)
+      expect(frames.some((f) => f.type === "message" && f.text === "still here")).toBe(true)
+      expect(yield* server.exited).toBe(0)
     }).pipe(Effect.scoped)
   )
 })

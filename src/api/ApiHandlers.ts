@@ -7,7 +7,7 @@ import { Effect, Layer } from "effect"
 import { Presence } from "../backend/Presence.js"
 import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
 import { Rooms } from "../server/Rooms.js"
-import { MessageCount } from "./MessageCount.js"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import * as Moderation from "./Moderation.js"
 import * as Publisher from "./Publisher.js"
 import * as RoomQueries from "./RoomQueries.js"
@@ -53,13 +53,12 @@ const stats = HttpApiBuilder.group(ServerApi, "stats", (handlers) =>
     const registry = yield* ConnectionRegistry
     const presence = yield* Presence
     const local = yield* Rooms
-    const count = yield* MessageCount
     return handlers.handle("stats", () =>
       Effect.map(presence.users.pipe(Effect.orElseSucceed(() => 0)), (users) => ({
         connections: registry.size(),
         users,
         rooms: local.size(),
-        messages: count.total(),
+        messages: ChatMetrics.published.unsafeValue(ChatMetrics.NONE).count,
         at: Date.now()
       }))
     )

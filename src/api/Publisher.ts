@@ -7,6 +7,7 @@
 import { Effect, Option } from "effect"
 import { Hub } from "../backend/Hub.js"
 import { Names } from "../backend/Names.js"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { checkText, isValidName } from "../protocol/Protocol.js"
 import * as ChatHooks from "../server/ChatHooks.js"
 import { invalidNameMessage, truncate } from "../server/ChatError.js"
@@ -86,6 +87,7 @@ export const make = Effect.gen(function* () {
       const message = yield* hub
         .publish(request.room, { from, text, author: undefined })
         .pipe(Effect.catchTag("BackendError", RoomQueries.backendDown))
+      ChatMetrics.add(ChatMetrics.published, 1)
       if (observer.active) observer.published({ message, user: apiIdentity(from) })
       yield* rooms.delivered(request.room, message.id)
       return message.id

@@ -73,7 +73,9 @@ export const Stats = Schema.Struct({
   connections: Count.annotations({ description: "open WebSocket connections on this node" }),
   users: Count.annotations({ description: "users online, cluster-wide" }),
   rooms: Count.annotations({ description: "rooms with members on this node" }),
-  messages: Count.annotations({ description: "messages published through this node since it started" }),
+  messages: Count.annotations({
+    description: "messages published through this process since it started (effect_chat_messages_published_total)"
+  }),
   at: Schema.Number.annotations({ description: "when these were read, epoch ms" })
 })
 

@@ -3,12 +3,19 @@
  *
  * It speaks the JSON dialect (`effect-chat.v1`), one `Connection` at a time. A lost connection is retried on a
  * `Schedule` (by default the shared `ReconnectPolicy`) and the session resumed with the token of the last `welcome`
- * (`SessionState`); messages already delivered are never delivered twice (`Seen`), and the request still waiting for
+ * (`SessionState`); messages already delivered are never delivered twice (`Seen`), a repeated one that changed
+ * meanwhile comes as its changes (`edited`, `deleted`, `reaction`), and the request still waiting for
  * its answer is sent again, with the same `ref`, on the new connection (`Requests`). Only the first connection
  * failing is an error of the layer: after one successful session the client keeps reconnecting until it is closed
  * or the server ends the session.
+ *
+ * The chat features (replies, typing, edits, reactions, read markers) are asked for in every `hello` (all by default)
+ * and arrive as events of their own; their requests queue with the others, so an edit, a delete, a reaction or a
+ * read marker is retried like a send, never dropped. Typing is the exception: a hint that is stale a second later,
+ * it is written on the open connection or not at all, and never again.
  */
 import {
+  Clock,
   Context,
   Deferred,
   Duration,
@@ -24,6 +31,7 @@ import {
   Stream
 } from "effect"
 import * as Protocol from "../protocol/Protocol.js"
+import { type Feature, FEATURES, isFeature, TYPING_INTERVAL_MS } from "../protocol/Rules.js"
 import { ChatClientError, closedError } from "./ChatClientError.js"
 import * as Connection from "./Connection.js"
 import { backoffDelay, type BackoffOptions, isFinalClose } from "./ReconnectPolicy.js"
@@ -34,6 +42,7 @@ import * as SessionState from "./SessionState.js"
 export { ChatClientError } from "./ChatClientError.js"
 
 export type Welcome = typeof Protocol.Welcome.Type
+export type { Feature } from "../protocol/Rules.js"
 
 /** What happens to the connection, interleaved with the server's frames in `ChatClient.events`. */
 export type ConnectionEvent =
@@ -48,7 +57,11 @@ export type ConnectionEvent =
 /**
  * Server frames as they reach the user: `welcome` becomes `connected`, answers to this client's own requests
  * (`ack`, `pong`, and `error`/`members`/`history` carrying one of its refs) go to the request instead, and
- * `message`/`history` frames only hold messages not delivered before.
+ * `message`/`history` frames only hold messages not delivered before (one delivered before that a later history shows
+ * changed, after a reconnect that could not resume, comes as `edited`/`deleted`/`reaction` events instead, for the
+ * features the connection has). With the features on, the events also hold
+ * `typing`, `edited`, `deleted`, `reaction` and `unread` frames, and messages carry `reply_to`, `edited`, `deleted`
+ * and `reactions`.
  */
 export type ChatEvent = Exclude<Protocol.ServerFrame, { readonly type: "welcome" | "ack" | "pong" }> | ConnectionEvent
 
@@ -75,6 +88,16 @@ export interface ChatClientOptions {
    * `refresh` with it. Without it the server closes the connection with 4001 after its grace.
    */
   readonly onTokenExpired?: Effect.Effect<string, unknown> | undefined
+  /**
+   * The event types to ask for in `hello` (default: all of `Rules.FEATURES`); `features` says what the server
+   * enabled. Requests of a feature work without it: only its events stay away.
+   */
+  readonly features?: ReadonlyArray<Feature> | undefined
+}
+
+export interface SendOptions {
+  /** The id of the message of the same room this one answers (`no_such_message` if the room never had it). */
+  readonly replyTo?: number | undefined
 }
 
 export interface ChatClientService {
@@ -86,8 +109,12 @@ export interface ChatClientService {
   readonly events: Stream.Stream<ChatEvent>
   /** The session's current name and rooms. */
   readonly session: Effect.Effect<{ readonly name: string; readonly rooms: ReadonlyArray<string> }>
+  /** The features the server enabled for the current (or last) connection: its `welcome.features`. */
+  readonly features: Effect.Effect<ReadonlyArray<Feature>>
   /** Says `text` in `room`; completes with the message's id once the server acknowledged it. */
-  readonly send: (room: string, text: string) => Effect.Effect<number, ChatClientError>
+  readonly send: (room: string, text: string, options?: SendOptions) => Effect.Effect<number, ChatClientError>
+  /** `send` answering message `replyTo` of the same room. */
+  readonly reply: (room: string, replyTo: number, text: string) => Effect.Effect<number, ChatClientError>
   /**
    * Queues `text` for `room` and returns the wait for its id. Requests go out one at a time in the order they were
    * made, also while disconnected (they wait for the next connection); one whose answer was lost is sent again,
@@ -95,7 +122,8 @@ export interface ChatClientService {
    */
   readonly submit: (
     room: string,
-    text: string
+    text: string,
+    options?: SendOptions
   ) => Effect.Effect<Effect.Effect<number, ChatClientError>, ChatClientError>
   readonly direct: (to: string, text: string) => Effect.Effect<void, ChatClientError>
   readonly join: (room: string) => Effect.Effect<void, ChatClientError>
@@ -111,6 +139,22 @@ export interface ChatClientService {
    * `unauthorized` when the server does not take it.
    */
   readonly refresh: (token: string) => Effect.Effect<void, ChatClientError>
+  /**
+   * Tells the room's other members that this user is typing. Written at once on the open connection, ahead of
+   * queued requests, at most once a second per room (`Rules.TYPING_INTERVAL_MS`, what the server passes); never
+   * queued or retried. True once the server acknowledged it; false when it was not written (too soon after the last
+   * one, no connection) or the connection was lost before the answer. Refused (`not_in_room`, `forbidden`,
+   * `rate_limited`): `Rejected` with the code.
+   */
+  readonly typing: (room: string) => Effect.Effect<boolean, ChatClientError>
+  /** Replaces the text of one's own message `id` (`forbidden` for another's, `no_such_message` when unknown). */
+  readonly edit: (room: string, id: number, text: string) => Effect.Effect<void, ChatClientError>
+  /** Takes back one's own message `id` for good (`forbidden`, `no_such_message` as for `edit`). */
+  readonly delete: (room: string, id: number) => Effect.Effect<void, ChatClientError>
+  /** Adds (`on`) or removes this user's `emoji` on message `id` (`too_many_reactions` past 20 distinct emoji). */
+  readonly react: (room: string, id: number, emoji: string, on: boolean) => Effect.Effect<void, ChatClientError>
+  /** Moves this user's read marker in `room` forward to `id` (never back); `unread` events follow. */
+  readonly markRead: (room: string, id: number) => Effect.Effect<void, ChatClientError>
   /** Closes with 1000, which ends the session on the server. Requests still unanswered fail with `Closed`. */
   readonly close: Effect.Effect<void>
 }
@@ -155,6 +199,10 @@ const make = (options: ChatClientOptions) =>
     let closing = false
     let final: ConnectionEvent | undefined
     let token = options.token
+    const asked = options.features ?? FEATURES
+    let enabled: ReadonlyArray<Feature> = []
+    /** When the last typing hint of each room was written. */
+    const typedAt = new Map<string, number>()
     /** A token fetch under way after `token_expired`, so a second notice does not start another. */
     let refreshing = false
 
@@ -172,6 +220,7 @@ const make = (options: ChatClientOptions) =>
       publish({ type: "connected", welcome, resumed: welcome.resumed, reconnected: everWelcomed })
       everWelcomed = true
       state.welcomed(welcome)
+      enabled = (welcome.features ?? []).filter(isFeature)
       Deferred.unsafeDone(firstWelcome, Exit.succeed(welcome))
       requests.attach(write)
     }
@@ -192,11 +241,25 @@ const make = (options: ChatClientOptions) =>
       state.observe(frame)
       switch (frame.type) {
         case "history": {
-          const messages = frame.messages.filter((message) => seen.admit(message))
-          return messages.length > 0 ? publish({ ...frame, messages }) : undefined
+          const messages: Array<Protocol.Message> = []
+          const changes: Array<Protocol.Change> = []
+          for (const message of frame.messages) {
+            if (seen.admit(message)) messages.push(message)
+            else changes.push(...seen.changes(message, { now: Date.now(), reactions: enabled.includes("reactions") }))
+          }
+          if (messages.length > 0) publish({ ...frame, messages })
+          // Only the kinds of change this connection asked to be told about.
+          return changes
+            .filter((change) => enabled.includes(change.type === "reaction" ? "reactions" : "edits"))
+            .forEach(publish)
         }
         case "message":
           return seen.admit(frame) ? publish(frame) : undefined
+        case "edited":
+        case "deleted":
+        case "reaction":
+          seen.track(frame)
+          return publish(frame)
         default:
           return publish(frame)
       }
@@ -210,7 +273,11 @@ const make = (options: ChatClientOptions) =>
         heartbeat: Duration.decode(options.heartbeat ?? "30 seconds"),
         hello: () => {
           const hello = state.hello(seen.since)
-          return token === undefined ? hello : { ...hello, token }
+          return {
+            ...hello,
+            ...(asked.length > 0 ? { features: [...asked] } : {}),
+            ...(token !== undefined ? { token } : {})
+          }
         },
         onSocket: (link) => {
           current = link
@@ -307,14 +374,49 @@ const make = (options: ChatClientOptions) =>
       })
     ).pipe(Stream.takeUntil((event) => event.type === "closed"))
 
-    const submit = (room: string, text: string) =>
-      Effect.map(request({ type: "send", room, text }), Effect.flatMap(messageId))
+    const submit = (room: string, text: string, options?: SendOptions) =>
+      Effect.map(
+        request(
+          options?.replyTo === undefined
+            ? { type: "send", room, text }
+            : { type: "send", room, text, reply_to: options.replyTo }
+        ),
+        Effect.flatMap(messageId)
+      )
+    const send = (room: string, text: string, options?: SendOptions) => Effect.flatten(submit(room, text, options))
+
+    const typing = (room: string) =>
+      Effect.gen(function* () {
+        if (final !== undefined || closing) return yield* Effect.fail(closedError("the client is closed"))
+        const now = yield* Clock.currentTimeMillis
+        const last = typedAt.get(room)
+        if (last !== undefined && now - last < TYPING_INTERVAL_MS) return false
+        // Beside the queue, on this connection only: a hint held back or sent again would be stale.
+        const answer = requests.now({ type: "typing", room })
+        if (answer === undefined) return false
+        typedAt.set(room, now)
+        return yield* Deferred.await(answer).pipe(
+          Effect.as(true),
+          // The connection went before the answer: the hint may be lost, and that is all.
+          Effect.catchIf(
+            (error) => error.reason === "Closed" && final === undefined,
+            () => Effect.succeed(false)
+          )
+        )
+      })
 
     return ChatClient.of({
       events,
       session: Effect.sync(() => ({ name: state.name() ?? "", rooms: state.rooms() ?? [] })),
+      features: Effect.sync(() => enabled),
       submit,
-      send: (room, text) => Effect.flatten(submit(room, text)),
+      send,
+      reply: (room, replyTo, text) => send(room, text, { replyTo }),
+      typing,
+      edit: (room, id, text) => Effect.asVoid(ask({ type: "edit", room, id, text })),
+      delete: (room, id) => Effect.asVoid(ask({ type: "delete", room, id })),
+      react: (room, id, emoji, on) => Effect.asVoid(ask({ type: "react", room, id, emoji, on })),
+      markRead: (room, id) => Effect.asVoid(ask({ type: "read", room, id })),
       direct: (to, text) => Effect.asVoid(ask({ type: "direct", to, text })),
       join: (room) => Effect.map(ask({ type: "join", room }), () => state.joined(room)),
       leave: (room) => Effect.map(ask({ type: "leave", room }), () => state.left(room)),

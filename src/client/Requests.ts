@@ -3,7 +3,8 @@
  * first is on the wire, once per connection, until it is answered (stop-and-wait). So the order holds when the
  * server refuses one with `rate_limited` (it is written again after a pause that doubles while the refusals go on),
  * and a request whose answer was lost goes out again on the next connection with the same ref, which the server
- * answers without doing it twice. Socket-free: a connection is a `Write`, time is a `Timer`.
+ * answers without doing it twice. Hints (typing) are the exception: written at once, beside the queue, on the
+ * current connection only, and never again. Socket-free: a connection is a `Write`, time is a `Timer`.
  */
 import { Deferred, Exit, FiberId } from "effect"
 import type * as Protocol from "../protocol/Protocol.js"
@@ -34,6 +35,12 @@ export interface Requests {
   /** Queues `request` under a new ref; the deferred completes with its answer. */
   readonly add: (request: Request) => Deferred.Deferred<Protocol.ServerFrame, ChatClientError>
   /**
+   * Writes `request` under a new ref at once, ahead of the queue, on the current connection; undefined (nothing
+   * written) without one. It is never written again: a refusal (`rate_limited` too) fails it with `Rejected`, and
+   * losing the connection first fails it with `Closed`.
+   */
+  readonly now: (request: Request) => Deferred.Deferred<Protocol.ServerFrame, ChatClientError> | undefined
+  /**
    * Completes the request `ref` names with `frame` (an `error` frame fails it with `Rejected`); false when `frame`
    * is not the answer to one of ours. A `rate_limited` refusal keeps the request, to be written again later.
    */
@@ -63,6 +70,8 @@ export const make = (options: RequestsOptions = {}): Requests => {
   const prefix = options.prefix ?? Math.random().toString(36).slice(2, 8)
   const timer = options.timer ?? realTimer
   const queue: Array<Pending> = []
+  /** Requests written by `now`, waiting for their answer on the current connection. */
+  const unqueued = new Map<string, Pending["answer"]>()
   let write: Write | undefined
   let written: Pending | undefined
   let cancelRetry: (() => void) | undefined
@@ -85,6 +94,19 @@ export const make = (options: RequestsOptions = {}): Requests => {
     retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS)
   }
 
+  const nextRef = () => `${prefix}-${(counter++).toString(36)}`
+  const complete = (answer: Pending["answer"], frame: Protocol.ServerFrame) =>
+    Deferred.unsafeDone(
+      answer,
+      frame.type === "error"
+        ? Exit.fail(new ChatClientError({ reason: "Rejected", code: frame.code, message: frame.message }))
+        : Exit.succeed(frame)
+    )
+  const failUnqueued = (error: ChatClientError) => {
+    for (const answer of unqueued.values()) Deferred.unsafeDone(answer, Exit.fail(error))
+    unqueued.clear()
+  }
+
   return {
     attach: (next) => {
       write = next
@@ -93,15 +115,30 @@ export const make = (options: RequestsOptions = {}): Requests => {
     },
     detach: () => {
       write = undefined
+      failUnqueued(new ChatClientError({ reason: "Closed", message: "the connection was lost before the answer" }))
     },
     add: (request) => {
-      const ref = `${prefix}-${(counter++).toString(36)}`
+      const ref = nextRef()
       const answer = Deferred.unsafeMake<Protocol.ServerFrame, ChatClientError>(FiberId.none)
       queue.push({ ref, frame: { ...request, ref } as Protocol.ClientFrame, answer })
       pump()
       return answer
     },
+    now: (request) => {
+      if (write === undefined) return undefined
+      const ref = nextRef()
+      const answer = Deferred.unsafeMake<Protocol.ServerFrame, ChatClientError>(FiberId.none)
+      unqueued.set(ref, answer)
+      write({ ...request, ref } as Protocol.ClientFrame)
+      return answer
+    },
     settle: (ref, frame) => {
+      const hint = ref === undefined ? undefined : unqueued.get(ref)
+      if (hint !== undefined) {
+        unqueued.delete(ref!)
+        complete(hint, frame)
+        return true
+      }
       const index = ref === undefined ? -1 : queue.findIndex((pending) => pending.ref === ref)
       if (index === -1) return false
       const pending = queue[index]!
@@ -113,15 +150,11 @@ export const make = (options: RequestsOptions = {}): Requests => {
       retryDelay = RETRY_MIN_MS
       queue.splice(index, 1)
       pump()
-      Deferred.unsafeDone(
-        pending.answer,
-        frame.type === "error"
-          ? Exit.fail(new ChatClientError({ reason: "Rejected", code: frame.code, message: frame.message }))
-          : Exit.succeed(frame)
-      )
+      complete(pending.answer, frame)
       return true
     },
     failAll: (error) => {
+      failUnqueued(error)
       cancelRetry?.()
       cancelRetry = undefined
       for (const { answer } of queue.splice(0)) Deferred.unsafeDone(answer, Exit.fail(error))

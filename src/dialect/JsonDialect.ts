@@ -2,6 +2,7 @@
  * The JSON dialect (`effect-chat.v1`): `hello` first, then requests answered with `ack`/`error` carrying their `ref`,
  * or with their own frame (`members`, `history`, `pong`). Frames are decoded here, once; what follows sees types.
  */
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { Duration, Effect, Either, Runtime } from "effect"
 import { forV1 } from "../backend/MessageState.js"
 import {
@@ -173,6 +174,7 @@ export const make = Effect.gen(function* () {
             connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
             return securityLog("closing a flooding connection", connection)
           }
+          ChatMetrics.add(ChatMetrics.rateLimited, 1)
           connection.send(withRef({ type: "error", code: "rate_limited", message: "slow down" }, ref))
           return Effect.void
         }

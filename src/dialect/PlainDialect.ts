@@ -2,6 +2,7 @@
  * The plain dialect: text lines, as in the classic Ktor chat, so any raw WebSocket tool can chat. A plain user is in
  * one room at a time (`lobby` first); `/join` moves them.
  */
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { Clock, Effect } from "effect"
 import { CloseCode } from "../protocol/Protocol.js"
 import type * as Protocol from "../protocol/Protocol.js"
@@ -133,6 +134,7 @@ export const make = Effect.gen(function* () {
               connection.close(CloseCode.policy, "rate limit exceeded repeatedly")
               return yield* securityLog("closing a flooding connection", connection)
             }
+            ChatMetrics.add(ChatMetrics.rateLimited, 1)
             yield* say("Error: rate limited, slow down; that line was not delivered.")
             continue
           }

@@ -58,6 +58,14 @@ export const layer = Layer.scoped(
       }),
       () =>
         Effect.gen(function* () {
+          // A deploy: first not ready, so no new clients are sent here; the connected ones go after the delay.
+          if (Duration.toMillis(config.drainDelay) > 0) {
+            yield* chat.drain
+            yield* Effect.logInfo(
+              `draining: /readyz answers 503; closing clients in ${Duration.format(config.drainDelay)}`
+            )
+            yield* Effect.sleep(config.drainDelay)
+          }
           const closed = Effect.async<void>((resume) => {
             server.close(() => resume(Effect.void))
           })

@@ -26,7 +26,6 @@ import * as WebSocketServer from "../transport/WebSocketServer.js"
 import * as HttpRoutes from "./HttpRoutes.js"
 import * as AdminPage from "./AdminPage.js"
 import * as ApiHttp from "../api/ApiHttp.js"
-import { MessageCount } from "../api/MessageCount.js"
 
 export interface ChatServerService {
   /** Handles an HTTP `upgrade` event: WebSocket connections to the configured path become chat connections. */
@@ -45,6 +44,11 @@ export interface ChatServerService {
    * answer within `DISCONNECT_REPLY_WAIT` is not counted (its connections are still closed when it gets the order).
    */
   readonly disconnect: (key: string, options?: DisconnectOptions) => Effect.Effect<number>
+  /**
+   * The first step of a deploy's shutdown: `/readyz` answers 503 from now on, so a load balancer stops sending new
+   * clients; the connected ones stay until `shutdown`.
+   */
+  readonly drain: Effect.Effect<void>
   /** Sends 1001 to every client and waits for them to go (bounded by the close grace); also run on release. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -66,8 +70,7 @@ export class ChatServer extends Context.Tag("effect-chat/ChatServer")<ChatServer
     Layer.provide(Chat.layer),
     Layer.provide(Rooms.layer),
     Layer.provide(HookObserver.layer),
-    Layer.provideMerge(ConnectionRegistry.layer),
-    Layer.provide(MessageCount.layer)
+    Layer.provideMerge(ConnectionRegistry.layer)
   )
 
   /** One process, nothing to install: in-memory backends. */
@@ -160,7 +163,8 @@ const make = Effect.gen(function* () {
   const removeUser = (user: string, reason = "removed by the server") => disconnect(userKey(user), { reason })
 
   const { handleUpgrade, shutdown } = yield* WebSocketServer.make
-  const router = yield* HttpRoutes.make
+  let draining = false
+  const router = yield* HttpRoutes.make(() => draining)
   const api = yield* ApiHttp.make((key, options) => disconnect(key, options))
   const httpApp = yield* HttpRouter.toHttpApp(router.pipe(HttpRouter.all("/api/*", api), AdminPage.routes))
   return ChatServer.of({
@@ -169,6 +173,9 @@ const make = Effect.gen(function* () {
     registry,
     removeUser,
     disconnect,
+    drain: Effect.sync(() => {
+      draining = true
+    }),
     shutdown
   })
 })

@@ -6,13 +6,15 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import * as Fs from "node:fs"
 import { Hub } from "../backend/Hub.js"
 import { Presence } from "../backend/Presence.js"
 import { Readiness } from "../backend/Readiness.js"
 import { ConnectionRegistry } from "../server/ConnectionRegistry.js"
 import { Rooms } from "../server/Rooms.js"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
+import { MetricsScrape } from "../metrics/MetricsScrape.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 
 export const CONTENT_SECURITY_POLICY =
@@ -83,58 +85,87 @@ const securityHeaders = {
   "referrer-policy": "no-referrer"
 }
 
-export const make = Effect.gen(function* () {
-  const registry = yield* ConnectionRegistry
-  const presence = yield* Presence
-  const rooms = yield* Rooms
-  const hub = yield* Hub
-  const readiness = yield* Readiness
-  const config = yield* ServerConfig
-  const assets = loadAssets()
+/** The routes; `draining` says the server is on its way down (`/readyz` answers 503 then). */
+export const make = (draining: () => boolean) =>
+  Effect.gen(function* () {
+    const registry = yield* ConnectionRegistry
+    const presence = yield* Presence
+    const rooms = yield* Rooms
+    const hub = yield* Hub
+    const readiness = yield* Readiness
+    const config = yield* ServerConfig
+    const assets = loadAssets()
 
-  const asset = Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const found = assets.get(new URL(request.url, "http://localhost").pathname)
-    if (found === undefined) return HttpServerResponse.text("Not Found", { status: 404 })
-    return HttpServerResponse.uint8Array(found.body, {
-      contentType: found.contentType,
-      headers: { ...securityHeaders, "cache-control": found.cacheControl }
+    const asset = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const found = assets.get(new URL(request.url, "http://localhost").pathname)
+      if (found === undefined) return HttpServerResponse.text("Not Found", { status: 404 })
+      return HttpServerResponse.uint8Array(found.body, {
+        contentType: found.contentType,
+        headers: { ...securityHeaders, "cache-control": found.cacheControl }
+      })
     })
-  })
 
-  const health = Effect.gen(function* () {
-    const memory = process.memoryUsage()
-    return HttpServerResponse.unsafeJson(
-      {
-        status: "ok",
-        connections: registry.size(),
-        users: yield* presence.users.pipe(Effect.orElseSucceed(() => -1)),
-        rooms: rooms.size(),
-        retainedRooms: yield* hub.roomCount,
-        heapUsed: memory.heapUsed,
-        rss: memory.rss
-      },
-      { headers: { "cache-control": "no-store" } }
+    const health = Effect.gen(function* () {
+      const memory = process.memoryUsage()
+      return HttpServerResponse.unsafeJson(
+        {
+          status: "ok",
+          connections: registry.size(),
+          users: yield* presence.users.pipe(Effect.orElseSucceed(() => -1)),
+          rooms: rooms.size(),
+          retainedRooms: yield* hub.roomCount,
+          heapUsed: memory.heapUsed,
+          rss: memory.rss
+        },
+        { headers: { "cache-control": "no-store" } }
+      )
+    })
+
+    // Gauges of what is counted elsewhere, brought up to date as they are read.
+    const gauges = Effect.gen(function* () {
+      ChatMetrics.set(ChatMetrics.rooms, rooms.size())
+      const users = yield* presence.users.pipe(Effect.option)
+      if (users._tag === "Some") ChatMetrics.set(ChatMetrics.users, users.value)
+    })
+    ChatMetrics.registerAll()
+    // Kept current between scrapes too, for an embedding application's own exporter.
+    yield* Effect.forkScoped(Effect.repeat(gauges, Schedule.spaced(Duration.seconds(5))))
+    const scraper = yield* Effect.serviceOption(MetricsScrape)
+    const metrics =
+      scraper._tag === "None"
+        ? HttpServerResponse.text("Not Found", { status: 404 })
+        : Effect.zipRight(gauges, scraper.value.scrape).pipe(
+            Effect.map((text) =>
+              HttpServerResponse.text(text, {
+                contentType: "text/plain; version=0.0.4; charset=utf-8",
+                headers: { "cache-control": "no-store" }
+              })
+            )
+          )
+
+    const ready = Effect.map(readiness, (backends) => {
+      const ok = backends && !draining()
+      return HttpServerResponse.unsafeJson(draining() ? { ready: false, draining: true } : { ready: ok }, {
+        status: ok ? 200 : 503,
+        headers: { "cache-control": "no-store" }
+      })
+    })
+
+    return HttpRouter.empty.pipe(
+      HttpRouter.get("/healthz", health),
+      HttpRouter.get("/readyz", ready),
+      HttpRouter.get("/metrics", metrics),
+      HttpRouter.get(
+        config.path as HttpRouter.PathInput,
+        Effect.succeed(
+          HttpServerResponse.text(`Connect a WebSocket to ${config.path}.`, {
+            status: 426,
+            headers: { upgrade: "websocket" }
+          })
+        )
+      ),
+      HttpRouter.get("/:file", asset),
+      HttpRouter.get("/", asset)
     )
   })
-
-  const ready = Effect.map(readiness, (ok) =>
-    HttpServerResponse.unsafeJson({ ready: ok }, { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } })
-  )
-
-  return HttpRouter.empty.pipe(
-    HttpRouter.get("/healthz", health),
-    HttpRouter.get("/readyz", ready),
-    HttpRouter.get(
-      config.path as HttpRouter.PathInput,
-      Effect.succeed(
-        HttpServerResponse.text(`Connect a WebSocket to ${config.path}.`, {
-          status: 426,
-          headers: { upgrade: "websocket" }
-        })
-      )
-    ),
-    HttpRouter.get("/:file", asset),
-    HttpRouter.get("/", asset)
-  )
-})

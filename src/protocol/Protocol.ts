@@ -99,7 +99,8 @@ export const Read = Schema.Struct({
   ref: optionalRef
 })
 
-export const ClientFrame = Schema.Union(
+/** Every request, once: the union and the per-type decoders below are built from this list. */
+const clientSchemas = [
   Hello,
   Send,
   Join,
@@ -115,7 +116,8 @@ export const ClientFrame = Schema.Union(
   Delete,
   React,
   Read
-)
+] as const
+export const ClientFrame = Schema.Union(...clientSchemas)
 export type ClientFrame = typeof ClientFrame.Type
 export type Hello = typeof Hello.Type
 
@@ -249,7 +251,8 @@ export type Unread = typeof Unread.Type
 /** A change to a message that is already in history. */
 export type Change = Edited | Deleted | Reaction
 
-export const ServerFrame = Schema.Union(
+/** Every server frame, once: the union and the per-type decoders below are built from this list. */
+const serverSchemas = [
   Welcome,
   Message,
   Direct,
@@ -266,7 +269,8 @@ export const ServerFrame = Schema.Union(
   Deleted,
   Reaction,
   Unread
-)
+] as const
+export const ServerFrame = Schema.Union(...serverSchemas)
 export type ServerFrame = typeof ServerFrame.Type
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -281,26 +285,7 @@ const decodeOptions = { onExcessProperty: "ignore" } as const
  */
 const serverDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ServerFrame, ParseResult.ParseError>> =
   new Map(
-    (
-      [
-        Welcome,
-        Message,
-        Direct,
-        History,
-        Members,
-        Joined,
-        Left,
-        Renamed,
-        Ack,
-        ErrorFrame,
-        Pong,
-        Typing,
-        Edited,
-        Deleted,
-        Reaction,
-        Unread
-      ] as const
-    ).map((schema) => [
+    serverSchemas.map((schema) => [
       schema.fields.type.literals[0],
       Schema.decodeUnknownEither(schema as Schema.Schema<ServerFrame, any>, decodeOptions)
     ])
@@ -309,25 +294,7 @@ const serverDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<Serv
 /** One decoder per request type: a frame is parsed once and checked against its own type's schema only. */
 const requestDecoders: ReadonlyMap<string, (value: unknown) => Either.Either<ClientFrame, ParseResult.ParseError>> =
   new Map(
-    (
-      [
-        Hello,
-        Send,
-        Join,
-        Leave,
-        Nick,
-        DirectRequest,
-        HistoryRequest,
-        Who,
-        Ping,
-        Refresh,
-        TypingRequest,
-        Edit,
-        Delete,
-        React,
-        Read
-      ] as const
-    ).map((schema) => [
+    clientSchemas.map((schema) => [
       schema.fields.type.literals[0],
       Schema.decodeUnknownEither(schema as Schema.Schema<ClientFrame, any>, decodeOptions)
     ])

@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import type { BackendError } from "../backend/BackendError.js"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { ErrorCode } from "../protocol/Protocol.js"
 
 /** A request refused with a protocol error code; crosses the wire as an `error` frame. */
@@ -19,9 +20,12 @@ export const fail = (code: ErrorCode, message: string) => Effect.fail(new ChatEr
  * (a Redis connection lost, the store's writes failing), not once per request: this is only a debug line.
  */
 export const unavailable = (error: BackendError) =>
-  Effect.logDebug("backend failure", error.message).pipe(
-    Effect.zipRight(Effect.fail(new ChatError({ code: "unavailable", message: "temporarily unavailable, retry" })))
-  )
+  Effect.suspend(() => {
+    ChatMetrics.add(ChatMetrics.backendErrors, 1)
+    return Effect.logDebug("backend failure", error.message).pipe(
+      Effect.zipRight(Effect.fail(new ChatError({ code: "unavailable", message: "temporarily unavailable, retry" })))
+    )
+  })
 
 /** Names and rooms quoted in error messages are cut short: the text is for a person, not an echo of the input. */
 export const truncate = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}…` : s)

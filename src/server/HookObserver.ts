@@ -4,6 +4,7 @@
  * delays only later observations; one that fails is logged and the next event goes on. With no observing hook
  * there is no queue and no fiber, and handing over is a no-op.
  */
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { Context, Effect, Layer, Queue } from "effect"
 import * as ChatHooks from "./ChatHooks.js"
 
@@ -37,7 +38,12 @@ const make = Effect.gen(function* () {
   let dropped = 0
 
   const guarded = (name: string, run: Effect.Effect<void, unknown>) =>
-    Effect.catchAllCause(run, (cause) => Effect.logWarning(`${name} hook failed`, cause))
+    Effect.catchAllCause(run, (cause) =>
+      Effect.zipRight(
+        Effect.sync(() => ChatMetrics.add(ChatMetrics.hookFailures, 1)),
+        Effect.logWarning(`${name} hook failed`, cause)
+      )
+    )
   const observe = (item: Observed): Effect.Effect<void> =>
     item._tag === "Published"
       ? Effect.forEach(hooks.afterPublish, (hook) => guarded("afterPublish", hook(item.published)), { discard: true })

@@ -14,6 +14,7 @@ import { Context, Duration, Effect, Exit, type Fiber, FiberSet, Layer, Scope } f
 import type { BackendError } from "../backend/BackendError.js"
 import { Hub, type HistoryPage, type RoomEvent } from "../backend/Hub.js"
 import { Presence } from "../backend/Presence.js"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import type { Connection } from "./Connection.js"
 import * as FanoutPlan from "./FanoutPlan.js"
@@ -141,8 +142,22 @@ const make = Effect.gen(function* () {
     schedule(actor)
   }
 
+  // Summed per batch, added to the metrics once per batch.
+  let written = 0
+  let writtenBytes = 0
+  const write = (member: Connection, parts: ReadonlyArray<Uint8Array>, frames: number) => {
+    member.outlet.write(parts, frames)
+    written += frames
+    for (let i = 0; i < parts.length; i++) writtenBytes += parts[i]!.byteLength
+  }
+
   const deliver = (actor: RoomActor, batch: ReadonlyArray<RoomEvent>) => {
-    FanoutPlan.plan(batch, actor.members, (member, parts, frames) => member.outlet.write(parts, frames))
+    if (batch.length > 0) {
+      written = writtenBytes = 0
+      FanoutPlan.plan(batch, actor.members, write)
+      ChatMetrics.add(ChatMetrics.deliveries, written)
+      ChatMetrics.add(ChatMetrics.bytesOut, writtenBytes)
+    }
     const waiters = actor.waiters
     while (waiters.length > 0 && waiters[0]!.id <= actor.last!) waiters.shift()!.resume()
     const revWaiters = actor.revWaiters
@@ -197,6 +212,7 @@ const make = Effect.gen(function* () {
         if (actor.heldPresence.length > 0) takePresence(actor, batch)
         batch.push(input)
         actor.last = id
+        ChatMetrics.sample(ChatMetrics.fanoutLatency, Date.now() - input.frame.at)
         continue
       }
       if (input._tag === "Joined" || input._tag === "Left" || input._tag === "Renamed") {
@@ -287,6 +303,7 @@ const make = Effect.gen(function* () {
   const onJoin = (actor: RoomActor, input: Extract<Input, { _tag: "Join" }>) => {
     const { connection, options } = input
     const { room } = actor
+    const started = Date.now()
     let counted = false
     return Effect.gen(function* () {
       actor.members.add(connection)
@@ -316,6 +333,7 @@ const make = Effect.gen(function* () {
       } else {
         actor.knownSize = Math.max(actor.knownSize + 1, actor.members.size)
       }
+      ChatMetrics.sample(ChatMetrics.joinTime, Date.now() - started)
       if (first && options.announce && observer.active) {
         observer.presence({ _tag: "Joined", room, name: connection.name, user: connection.identity })
       }

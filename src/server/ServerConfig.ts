@@ -31,6 +31,8 @@ export interface ServerSettings {
   readonly maxQueuedMessages: number
   /** Time between a 4008/1001 close frame and destroying the TCP socket of a peer that does not answer. */
   readonly closeGrace: Duration.Duration
+  /** On shutdown, how long `/readyz` answers 503 before the clients get 1001 (a load balancer's time to notice). */
+  readonly drainDelay: Duration.Duration
   readonly pingInterval: Duration.Duration
   /** Token bucket per connection: sustained rate and burst of chat requests. */
   readonly rateLimit: { readonly perSecond: number; readonly burst: number; readonly strikesBeforeClose: number }
@@ -74,6 +76,7 @@ export const defaults: ServerSettings = {
   maxBufferedBytes: 1024 * 1024,
   maxQueuedMessages: 2000,
   closeGrace: Duration.millis(500),
+  drainDelay: Duration.zero,
   pingInterval: Duration.seconds(30),
   rateLimit: { perSecond: 20, burst: 40, strikesBeforeClose: 10 },
   maxConnections: 10_000,

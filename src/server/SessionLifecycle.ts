@@ -3,6 +3,7 @@
  * holds it), established, and at the socket's end either held for resume or ended — by how the socket closed.
  * Requests made in between are `SessionRequests`.
  */
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { Duration, Effect, Option, Schedule } from "effect"
 import { Hub } from "../backend/Hub.js"
 import { type NameOwner, Names } from "../backend/Names.js"
@@ -46,6 +47,11 @@ export interface SessionLifecycle {
   readonly open: (connection: Connection, request: OpenRequest) => Effect.Effect<Opened, ChatError>
   /** Another connection resumed this connection's session: leave its rooms unseen and close it with 4009. */
   readonly handOver: (connection: Connection) => Effect.Effect<void>
+  /**
+   * The connection was cut as a slow consumer (4008): it leaves its rooms now, so the others see `left` at the cut
+   * rather than when its socket is finally destroyed; `end` then holds the session as for any 4008.
+   */
+  readonly cut: (connection: Connection) => Effect.Effect<void>
   /** The socket is gone: leave its rooms, and hold the session for resume or end it, by how it closed. */
   readonly end: (connection: Connection, peerCloseCode: number) => Effect.Effect<void>
   /** A new token for an authenticated connection whose token expired (or is about to). */
@@ -402,9 +408,27 @@ export const make = Effect.gen(function* () {
     open: (connection, request) =>
       identify(connection, request).pipe(
         Effect.zipRight(resume(connection, request)),
+        Effect.tap((resumed) =>
+          Effect.sync(() => {
+            if (request.resume !== undefined) {
+              ChatMetrics.add(
+                ChatMetrics.resumes,
+                1,
+                resumed._tag === "Some" ? ChatMetrics.RESUMED : ChatMetrics.NOT_RESUMED
+              )
+            }
+          })
+        ),
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (error._tag === "ChatError" && error.code === "unauthorized")
+              ChatMetrics.add(ChatMetrics.authRefusals, 1)
+          })
+        ),
         Effect.flatMap(Option.match({ onNone: () => fresh(connection, request), onSome: Effect.succeed })),
         Effect.catchTag("BackendError", unavailable),
-        Effect.uninterruptible
+        Effect.uninterruptible,
+        Effect.withSpan("chat.open")
       ),
 
     handOver,
@@ -431,6 +455,15 @@ export const make = Effect.gen(function* () {
         if (refusals.length > 0) yield* sessions.update(connection.session.record(node)).pipe(Effect.ignoreLogged)
         return "refreshed" as const
       }),
+
+    cut: (connection) =>
+      Effect.suspend(() =>
+        connection.state._tag === "Closing" && connection.state.opened
+          ? Effect.forEach(connection.session.rooms, (room) => rooms.leave(connection, room, { announce: true }), {
+              discard: true
+            })
+          : Effect.void
+      ),
 
     end: (connection, peerCloseCode) =>
       Effect.gen(function* () {

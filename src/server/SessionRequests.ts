@@ -9,6 +9,7 @@ import { Names } from "../backend/Names.js"
 import { NodeId } from "../backend/NodeId.js"
 import { Presence } from "../backend/Presence.js"
 import { Sessions } from "../backend/Sessions.js"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import {
   checkEmoji,
   checkText,
@@ -142,7 +143,11 @@ export const make = Effect.gen(function* () {
   }
 
   // The hot path: plain combinators, no generator per message; a hook that is not there costs nothing.
-  const send: SessionRequests["send"] = (connection, room, text, ref, replyTo) => {
+  // A span per request, as the other requests have through `Effect.fn` (without its call-site capture: the hot path).
+  const send: SessionRequests["send"] = (connection, room, text, ref, replyTo) =>
+    Effect.withSpan(sendRequest(connection, room, text, ref, replyTo), "chat.send")
+
+  const sendRequest: SessionRequests["send"] = (connection, room, text, ref, replyTo) => {
     const checked = connection.identity !== undefined || hooks.authorize !== undefined
     const refused = (checked ? undefined : requireMember(connection, room)) ?? checkedText(text)
     if (refused !== undefined) return refused
@@ -188,8 +193,13 @@ export const make = Effect.gen(function* () {
         : Effect.flatMap(moderated(connection, room, text, moderate), (final) =>
             publish(connection, room, final, replyTo)
           )
-    if (ref === undefined) return Effect.map(published, (message) => message.id)
+    if (ref === undefined)
+      return Effect.map(published, (message) => {
+        ChatMetrics.add(ChatMetrics.published, 1)
+        return message.id
+      })
     return Effect.flatMap(published, (message) => {
+      ChatMetrics.add(ChatMetrics.published, 1)
       session.rememberSent(ref, room, text, message.id)
       // Acknowledged after the message went out: the sender sees its message before the ack, and what it sends
       // after the ack cannot overtake it.
@@ -197,91 +207,94 @@ export const make = Effect.gen(function* () {
     })
   }
 
-  const join: SessionRequests["join"] = (connection, room) =>
-    Effect.gen(function* () {
-      if (!isValidRoom(room)) return yield* invalidRoom(room)
-      yield* permit(hooks, connection, "join", room) ?? Effect.void
-      if (connection.rooms.has(room)) return
-      if (connection.rooms.size >= config.maxRoomsPerConnection) {
-        return yield* fail("too_many_rooms", `at most ${config.maxRoomsPerConnection} rooms`)
-      }
-      connection.rooms.add(room)
-      yield* rooms.join(connection, room, { announce: true }).pipe(
-        Effect.tapError(() => Effect.sync(() => connection.rooms.delete(room))),
-        Effect.catchAll(unavailable)
-      )
-      yield* saveRecord(connection)
-    })
+  const join: SessionRequests["join"] = Effect.fn("chat.join")(function* (connection: Connection, room: string) {
+    if (!isValidRoom(room)) return yield* invalidRoom(room)
+    yield* permit(hooks, connection, "join", room) ?? Effect.void
+    if (connection.rooms.has(room)) return
+    if (connection.rooms.size >= config.maxRoomsPerConnection) {
+      return yield* fail("too_many_rooms", `at most ${config.maxRoomsPerConnection} rooms`)
+    }
+    connection.rooms.add(room)
+    yield* rooms.join(connection, room, { announce: true }).pipe(
+      Effect.tapError(() => Effect.sync(() => connection.rooms.delete(room))),
+      Effect.catchAll(unavailable)
+    )
+    yield* saveRecord(connection)
+  })
 
-  const leave: SessionRequests["leave"] = (connection, room) =>
-    Effect.gen(function* () {
-      yield* member(connection, room)
-      connection.rooms.delete(room)
-      yield* rooms.leave(connection, room, { announce: true })
-      yield* saveRecord(connection)
-    })
+  const leave: SessionRequests["leave"] = Effect.fn("chat.leave")(function* (connection: Connection, room: string) {
+    yield* member(connection, room)
+    connection.rooms.delete(room)
+    yield* rooms.leave(connection, room, { announce: true })
+    yield* saveRecord(connection)
+  })
 
-  const nick: SessionRequests["nick"] = (connection, name) =>
-    Effect.gen(function* () {
-      if (connection.identity !== undefined) {
-        return yield* fail("forbidden", "your name comes from your token; it cannot be changed here")
-      }
-      if (!isValidName(name)) return yield* fail("invalid_name", invalidNameMessage(name))
-      const session = connection.session
-      const previous = session.name
-      if (name === previous) return
-      // Claiming the new name and freeing the old one happen together or not at all.
-      const claimed = yield* Effect.uninterruptible(
-        Effect.gen(function* () {
-          if (!(yield* names.claim({ name, session: session.id, node }))) return false
-          session.name = name
-          if (nameKey(previous) !== nameKey(name)) {
-            yield* names.release(previous, session.id).pipe(Effect.ignoreLogged)
-          }
-          return true
-        })
-      ).pipe(Effect.catchAll(unavailable))
-      if (!claimed) return yield* fail("name_taken", `${name} is taken`)
-      yield* presence.rename(connection.key, session.rooms, name).pipe(Effect.ignoreLogged)
-      yield* saveRecord(connection)
-      yield* Renamed.announce(hub, connection, previous)
-    })
+  const nick: SessionRequests["nick"] = Effect.fn("chat.nick")(function* (connection: Connection, name: string) {
+    if (connection.identity !== undefined) {
+      return yield* fail("forbidden", "your name comes from your token; it cannot be changed here")
+    }
+    if (!isValidName(name)) return yield* fail("invalid_name", invalidNameMessage(name))
+    const session = connection.session
+    const previous = session.name
+    if (name === previous) return
+    // Claiming the new name and freeing the old one happen together or not at all.
+    const claimed = yield* Effect.uninterruptible(
+      Effect.gen(function* () {
+        if (!(yield* names.claim({ name, session: session.id, node }))) return false
+        session.name = name
+        if (nameKey(previous) !== nameKey(name)) {
+          yield* names.release(previous, session.id).pipe(Effect.ignoreLogged)
+        }
+        return true
+      })
+    ).pipe(Effect.catchAll(unavailable))
+    if (!claimed) return yield* fail("name_taken", `${name} is taken`)
+    yield* presence.rename(connection.key, session.rooms, name).pipe(Effect.ignoreLogged)
+    yield* saveRecord(connection)
+    yield* Renamed.announce(hub, connection, previous)
+  })
 
-  const direct: SessionRequests["direct"] = (connection, to, text) =>
-    Effect.gen(function* () {
-      yield* checkedText(text) ?? Effect.void
-      yield* permit(hooks, connection, "direct", to) ?? Effect.void
-      const owner = yield* names.owner(to).pipe(Effect.catchAll(unavailable))
-      const target = Option.getOrUndefined(owner)
-      // The owner's key is a guest's session or a user's key: a user gets it on every connection, on every node.
-      const local = target === undefined ? [] : registry.byKey(target.session)
-      const remote =
-        target === undefined ? [] : yield* presence.remoteNodes(target.session, node).pipe(Effect.catchAll(unavailable))
-      // A name held for resume belongs to nobody who could read the message now.
-      if (target === undefined || (local.length === 0 && remote.length === 0)) {
-        return yield* fail("no_such_user", `no user named ${truncate(to)}`)
-      }
-      const frame = { type: "direct" as const, from: connection.name, to: target.name, text, at: Date.now() }
-      for (const receiver of local) receiver.send(frame)
-      yield* Effect.forEach(
-        remote,
-        (other) =>
-          hub.direct(other, { _tag: "Direct", session: target.session, frame }).pipe(Effect.catchAll(unavailable)),
-        { discard: true }
-      )
-      if (!local.includes(connection)) connection.send(frame)
-    })
+  const direct: SessionRequests["direct"] = Effect.fn("chat.direct")(function* (
+    connection: Connection,
+    to: string,
+    text: string
+  ) {
+    yield* checkedText(text) ?? Effect.void
+    yield* permit(hooks, connection, "direct", to) ?? Effect.void
+    const owner = yield* names.owner(to).pipe(Effect.catchAll(unavailable))
+    const target = Option.getOrUndefined(owner)
+    // The owner's key is a guest's session or a user's key: a user gets it on every connection, on every node.
+    const local = target === undefined ? [] : registry.byKey(target.session)
+    const remote =
+      target === undefined ? [] : yield* presence.remoteNodes(target.session, node).pipe(Effect.catchAll(unavailable))
+    // A name held for resume belongs to nobody who could read the message now.
+    if (target === undefined || (local.length === 0 && remote.length === 0)) {
+      return yield* fail("no_such_user", `no user named ${truncate(to)}`)
+    }
+    const frame = { type: "direct" as const, from: connection.name, to: target.name, text, at: Date.now() }
+    for (const receiver of local) receiver.send(frame)
+    yield* Effect.forEach(
+      remote,
+      (other) =>
+        hub.direct(other, { _tag: "Direct", session: target.session, frame }).pipe(Effect.catchAll(unavailable)),
+      { discard: true }
+    )
+    if (!local.includes(connection)) connection.send(frame)
+  })
 
-  const history: SessionRequests["history"] = (connection, room, query) =>
-    Effect.gen(function* () {
-      yield* allowedMember(connection, room, "read")
-      const limit = Math.min(query.limit ?? 50, 100)
-      // Not past what this connection has been sent live, so no message arrives both in the page and live after it.
-      const delivered = rooms.lastDelivered(room)
-      const before =
-        delivered === undefined ? query.before : Math.min(query.before ?? Number.MAX_SAFE_INTEGER, delivered + 1)
-      return yield* hub.history(room, { before, limit }).pipe(Effect.catchAll(unavailable))
-    })
+  const history: SessionRequests["history"] = Effect.fn("chat.history")(function* (
+    connection: Connection,
+    room: string,
+    query: HistoryQuery
+  ) {
+    yield* allowedMember(connection, room, "read")
+    const limit = Math.min(query.limit ?? 50, 100)
+    // Not past what this connection has been sent live, so no message arrives both in the page and live after it.
+    const delivered = rooms.lastDelivered(room)
+    const before =
+      delivered === undefined ? query.before : Math.min(query.before ?? Number.MAX_SAFE_INTEGER, delivered + 1)
+    return yield* hub.history(room, { before, limit }).pipe(Effect.catchAll(unavailable))
+  })
 
   /** When each user last passed a typing hint per room; old entries go once the map grows. */
   const typedAt = new Map<string, number>()
@@ -318,48 +331,52 @@ export const make = Effect.gen(function* () {
           : `${room} has no message ${id}`
     )
 
-  const change: SessionRequests["change"] = (connection, room, request) =>
-    Effect.gen(function* () {
-      yield* allowedMember(connection, room, "send")
-      const by = connection.key
-      let text: string | undefined
-      if (request._tag === "Edit") {
-        yield* checkedText(request.text) ?? Effect.void
-        const moderate = hooks.beforeSend
-        text = moderate === undefined ? request.text : yield* moderated(connection, room, request.text, moderate)
-      }
-      if (request._tag === "React" && !checkEmoji(request.emoji)) {
-        return yield* fail("invalid_frame", "emoji: 1-16 characters, no white space or control characters")
-      }
-      const changed = yield* hub
-        .change(
-          room,
-          request._tag === "Edit"
-            ? { _tag: "Edit", id: request.id, text: text!, by }
-            : request._tag === "Delete"
-              ? { _tag: "Delete", id: request.id, by }
-              : { ...request, by, name: connection.name }
-        )
-        .pipe(
-          Effect.catchTags({
-            ChangeRefused: refusedChange(request.id, room),
-            BackendError: unavailable
-          })
-        )
-      // As for a send: the requester sees the change before its ack.
-      if (changed !== undefined) yield* rooms.changeDelivered(room, changed.rev)
-    })
+  const change: SessionRequests["change"] = Effect.fn("chat.change")(function* (
+    connection: Connection,
+    room: string,
+    request: MessageChange
+  ) {
+    yield* allowedMember(connection, room, "send")
+    const by = connection.key
+    let text: string | undefined
+    if (request._tag === "Edit") {
+      yield* checkedText(request.text) ?? Effect.void
+      const moderate = hooks.beforeSend
+      text = moderate === undefined ? request.text : yield* moderated(connection, room, request.text, moderate)
+    }
+    if (request._tag === "React" && !checkEmoji(request.emoji)) {
+      return yield* fail("invalid_frame", "emoji: 1-16 characters, no white space or control characters")
+    }
+    const changed = yield* hub
+      .change(
+        room,
+        request._tag === "Edit"
+          ? { _tag: "Edit", id: request.id, text: text!, by }
+          : request._tag === "Delete"
+            ? { _tag: "Delete", id: request.id, by }
+            : { ...request, by, name: connection.name }
+      )
+      .pipe(
+        Effect.catchTags({
+          ChangeRefused: refusedChange(request.id, room),
+          BackendError: unavailable
+        })
+      )
+    // As for a send: the requester sees the change before its ack.
+    if (changed !== undefined) yield* rooms.changeDelivered(room, changed.rev)
+  })
 
-  const read: SessionRequests["read"] = (connection, room, id) =>
-    Effect.gen(function* () {
-      yield* allowedMember(connection, room, "read")
-      const { moved, unread } = yield* hub.markRead(room, connection.key, id).pipe(Effect.catchAll(unavailable))
-      if (!moved) return
-      // Through the room, so every connection of the user in it hears, on every node.
-      yield* hub
-        .announce(room, { _tag: "Read", user: connection.key, frame: unread })
-        .pipe(Effect.catchAll(unavailable))
-    })
+  const read: SessionRequests["read"] = Effect.fn("chat.read")(function* (
+    connection: Connection,
+    room: string,
+    id: number
+  ) {
+    yield* allowedMember(connection, room, "read")
+    const { moved, unread } = yield* hub.markRead(room, connection.key, id).pipe(Effect.catchAll(unavailable))
+    if (!moved) return
+    // Through the room, so every connection of the user in it hears, on every node.
+    yield* hub.announce(room, { _tag: "Read", user: connection.key, frame: unread }).pipe(Effect.catchAll(unavailable))
+  })
 
   const who: SessionRequests["who"] = (connection, room) =>
     allowedMember(connection, room, "read").pipe(

@@ -17,6 +17,16 @@ export type ClientCommand = Data.TaggedEnum<{
   Msg: { readonly to: string; readonly text: string }
   /** `limit` undefined: the server's default. */
   History: { readonly limit: number | undefined }
+  /** The message ids of `Reply`, `Edit`, `Delete` and `React` are of the current room. */
+  Reply: { readonly id: number; readonly text: string }
+  Edit: { readonly id: number; readonly text: string }
+  Delete: { readonly id: number }
+  /** Toggles: adds the user's `emoji`, or removes it when the user already reacted with it. */
+  React: { readonly id: number; readonly emoji: string }
+  /** Shows or hides message ids. */
+  Ids: {}
+  /** The user's rooms with their unread counts. */
+  Rooms: {}
   Help: {}
   Quit: {}
   Invalid: { readonly message: string }
@@ -31,6 +41,12 @@ export const HELP: ReadonlyArray<string> = [
   "  /who             who is in the current room",
   "  /msg NAME TEXT   private message to NAME",
   "  /history [N]     the last N messages of the current room (default 50, at most 100)",
+  "  /rooms           your rooms, with how many messages you have not read in each",
+  "  /ids             show or hide message ids (the ID below; --show-ids starts with them shown)",
+  "  /reply ID TEXT   answer message ID of the current room",
+  "  /edit ID TEXT    change your message ID",
+  "  /delete ID       take back your message ID",
+  "  /react ID EMOJI  add EMOJI to message ID, or take yours back if you already did",
   "  /help            this help",
   "  /quit or exit    leave the chat (so does Ctrl-D)",
   "A line starting with // says the rest of it, starting with /."
@@ -39,6 +55,7 @@ export const HELP: ReadonlyArray<string> = [
 /** The name and room rules in words, for a one-line explanation. */
 export const NAME_RULE = "1-32 letters, digits, _ - . (user<digits> is reserved)"
 export const ROOM_RULE = "1-64 letters, digits, _ - ."
+export const EMOJI_RULE = "1-16 characters, no spaces"
 
 export const parse = (line: string): ClientCommand => {
   const trimmed = line.trim()
@@ -89,6 +106,26 @@ export const parse = (line: string): ClientCommand => {
         ? ClientCommand.History({ limit })
         : ClientCommand.Invalid({ message: `usage: /history [N] with N from 1 to 100` })
     }
+    case "/reply":
+      return withIdAndText(trimmed, "/reply ID TEXT", (id, text) => ClientCommand.Reply({ id, text }))
+    case "/edit":
+      return withIdAndText(trimmed, "/edit ID TEXT", (id, text) => ClientCommand.Edit({ id, text }))
+    case "/delete":
+      return arity(1, 1, "/delete ID") ?? messageId(args[0]!, (id) => ClientCommand.Delete({ id }))
+    case "/react": {
+      const usage = arity(2, 2, "/react ID EMOJI")
+      if (usage !== undefined) return usage
+      const emoji = args[1]!
+      return messageId(args[0]!, (id) =>
+        Protocol.checkEmoji(emoji)
+          ? ClientCommand.React({ id, emoji })
+          : ClientCommand.Invalid({ message: `not an emoji: ${emoji} (${EMOJI_RULE})` })
+      )
+    }
+    case "/ids":
+      return arity(0, 0, "/ids") ?? ClientCommand.Ids()
+    case "/rooms":
+      return arity(0, 0, "/rooms") ?? ClientCommand.Rooms()
     case "/help":
       return ClientCommand.Help()
     case "/quit":
@@ -102,6 +139,28 @@ export const parse = (line: string): ClientCommand => {
 const say = (text: string): ClientCommand => {
   const problem = Protocol.checkText(text)
   return problem === undefined ? ClientCommand.Say({ text }) : ClientCommand.Invalid({ message: textProblem(problem) })
+}
+
+/** `/command ID TEXT`: the text is the rest of the line as typed, spacing included. */
+const withIdAndText = (
+  line: string,
+  usage: string,
+  make: (id: number, text: string) => ClientCommand
+): ClientCommand => {
+  const match = /^\/\S+\s+(\S+)\s+(.*)$/s.exec(line)
+  if (match === null) return ClientCommand.Invalid({ message: `usage: ${usage}` })
+  const text = match[2]!
+  return messageId(match[1]!, (id) => {
+    const problem = Protocol.checkText(text)
+    return problem === undefined ? make(id, text) : ClientCommand.Invalid({ message: textProblem(problem) })
+  })
+}
+
+/** A message id as shown with `/ids`: `12` or `#12`. */
+const messageId = (arg: string, make: (id: number) => ClientCommand): ClientCommand => {
+  const digits = arg.startsWith("#") ? arg.slice(1) : arg
+  const id = /^[0-9]{1,15}$/.test(digits) ? Number(digits) : NaN
+  return id >= 1 ? make(id) : ClientCommand.Invalid({ message: `not a message id: ${arg} (a number; /ids shows them)` })
 }
 
 const room = (name: string, make: (room: string) => ClientCommand): ClientCommand =>

@@ -13,6 +13,8 @@ export interface TerminalIo {
   readonly color: boolean
   /** Input lines in order; `None` at end of input. */
   readonly lines: Queue.Dequeue<Option.Option<string>>
+  /** The line being typed, after each key pressed on an interactive terminal (never when piped). */
+  readonly typed: Queue.Dequeue<string>
   /** Completed by Ctrl-C on an interactive terminal: leave now, whatever is under way. */
   readonly interrupted: Deferred.Deferred<void>
   readonly print: (line: string) => Effect.Effect<void>
@@ -35,6 +37,8 @@ export const make = (input: Input = process.stdin, output: Output = process.stdo
     const interactive = input.isTTY === true && output.isTTY === true
     const color = output.isTTY === true && noColor === ""
     const lines = yield* Queue.unbounded<Option.Option<string>>()
+    // Only the latest state of the line matters to whoever watches it.
+    const typed = yield* Queue.sliding<string>(1)
     const interrupted = yield* Deferred.make<void>()
 
     const rl = yield* Effect.acquireRelease(
@@ -57,6 +61,12 @@ export const make = (input: Input = process.stdin, output: Output = process.stdo
       lines.unsafeOffer(Option.none())
     })
     rl.on("SIGINT", () => Deferred.unsafeDone(interrupted, Effect.void))
+    if (interactive) {
+      // readline listens for keypresses on its input too, and was first: `rl.line` already holds this key.
+      const onKey = () => void typed.unsafeOffer(rl.line)
+      input.on("keypress", onKey)
+      yield* Effect.addFinalizer(() => Effect.sync(() => input.removeListener("keypress", onKey)))
+    }
 
     const clearRow = () => {
       Readline.cursorTo(output, 0)
@@ -85,5 +95,5 @@ export const make = (input: Input = process.stdin, output: Output = process.stdo
         if (line !== undefined) output.write(`${line}\n`)
       })
 
-    return { interactive, color, lines, interrupted, print, setPrompt, finish } satisfies TerminalIo
+    return { interactive, color, lines, typed, interrupted, print, setPrompt, finish } satisfies TerminalIo
   })

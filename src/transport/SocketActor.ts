@@ -9,6 +9,8 @@
  * callback returns; only a job that waits (a backend call) keeps its fiber until it completes, and the next job
  * starts after it. An idle connection is therefore a few objects, not suspended fibers and a queue (issue 11).
  */
+import type * as MetricLabel from "effect/MetricLabel"
+import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import { Cause, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import type { WebSocket } from "ws"
 import type { Dialect, Served, UpgradeRequest } from "../dialect/Dialect.js"
@@ -125,13 +127,24 @@ export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
      * and the dialect lets go of the headers once the session is open.
      */
     const accept = (ws: WebSocket, request: UpgradeRequest, dialect: Dialect) => {
+      const dialectLabel = dialect.renderer.showsRoomState ? ChatMetrics.JSON_DIALECT : ChatMetrics.PLAIN_DIALECT
       // `request` is read here only, so no closure of the connection's life keeps it (and its headers) alive.
-      const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => connection.closing(CloseCode.slowConsumer))
+      const outlet: WsOutlet = new WsOutlet(ws, outletOptions, () => {
+        connection.closing(CloseCode.slowConsumer)
+        ChatMetrics.add(ChatMetrics.slowConsumerCuts, 1)
+        runFork(chat.cut(connection))
+      })
       const connection = new Connection(outlet, dialect.renderer, request.ip)
-      return run(ws, outlet, connection, dialect.serve(connection, request))
+      return run(ws, outlet, connection, dialect.serve(connection, request), dialectLabel)
     }
 
-    const run = (ws: WebSocket, outlet: WsOutlet, connection: Connection, served: Served) =>
+    const run = (
+      ws: WebSocket,
+      outlet: WsOutlet,
+      connection: Connection,
+      served: Served,
+      dialectLabel: ReadonlyArray<MetricLabel.MetricLabel>
+    ) =>
       Effect.gen(function* () {
         const actor = new Actor(ws, connection, served, runFork)
         const scope = yield* Scope.make()
@@ -139,13 +152,17 @@ export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
 
         yield* registry.add(connection)
         peers.add(outlet)
+        ChatMetrics.move(ChatMetrics.connections, 1, dialectLabel)
         // Finalizers run last-in first-out: the session ends (rooms left, session held or ended) before
         // unregistering.
         yield* Scope.addFinalizer(
           scope,
           Effect.zipRight(
             registry.remove(connection),
-            Effect.sync(() => peers.delete(outlet))
+            Effect.sync(() => {
+              peers.delete(outlet)
+              ChatMetrics.move(ChatMetrics.connections, -1, dialectLabel)
+            })
           )
         )
         yield* Scope.addFinalizer(
@@ -172,6 +189,7 @@ export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
         })
         ws.once("close", (code) => {
           peerCloseCode = code
+          ChatMetrics.add(ChatMetrics.closes, 1, ChatMetrics.codeLabel(connection.closedBy ?? code))
           runFork(actor.end(scope))
         })
         actor.pump()
