@@ -71,7 +71,16 @@ describe("server API", () => {
           "/api/v1/stats"
         ].sort()
       )
-      expect(JSON.stringify(document.body.components.securitySchemes)).toContain("bearer")
+      expect(document.body.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" })
+      // Every operation is under the bearer key: none says `security: []` (no auth), and the errors are ours.
+      expect(document.body.security).toEqual([{ bearer: [] }])
+      for (const operations of Object.values<any>(document.body.paths)) {
+        for (const operation of Object.values<any>(operations)) {
+          expect(operation.security).toBeUndefined()
+          expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(["200", "400", "401", "403", "413"]))
+        }
+      }
+      expect(JSON.stringify(document.body)).not.toContain("HttpApiDecodeError")
     }).pipe(withApi())
   )
 

@@ -13,7 +13,16 @@ import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { Message } from "../protocol/Protocol.js"
-import { BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable } from "./ApiErrors.js"
+import {
+  BadRequest,
+  Conflict,
+  Forbidden,
+  NotFound,
+  PayloadTooLarge,
+  Unauthorized,
+  Unavailable,
+  UnsupportedMediaType
+} from "./ApiErrors.js"
 
 export const PREFIX = "/api/v1"
 
@@ -135,6 +144,30 @@ export class StatsApi extends HttpApiGroup.make("stats").add(
     .annotate(OpenApi.Description, "Counts to poll: the admin page draws messages per second from `messages`")
 ) {}
 
+/**
+ * Two corrections to the generated document, so it says what the server does: every operation is under the API's
+ * bearer security (the generator writes an empty `security` per operation, which in OpenAPI means none), and a
+ * request that does not decode answers a `BadRequest` (`ApiHttp` turns the platform's decode error into one).
+ */
+const describeAsServed = (spec: Record<string, any>): Record<string, any> => {
+  const decodeError = "#/components/schemas/HttpApiDecodeError"
+  for (const operations of Object.values<Record<string, any>>(spec.paths ?? {})) {
+    for (const operation of Object.values<Record<string, any>>(operations)) {
+      if (Array.isArray(operation.security) && operation.security.length === 0) delete operation.security
+      for (const response of Object.values<Record<string, any>>(operation.responses ?? {})) {
+        const content = response.content?.["application/json"]
+        const anyOf = content?.schema?.anyOf
+        if (!Array.isArray(anyOf)) continue
+        const rest = anyOf.filter((schema: { $ref?: string }) => schema.$ref !== decodeError)
+        content.schema = rest.length === 1 ? rest[0] : { anyOf: rest }
+        if (rest.length !== anyOf.length) response.description = "The request is malformed or invalid"
+      }
+    }
+  }
+  for (const unused of ["HttpApiDecodeError", "Issue", "PropertyKey"]) delete spec.components?.schemas?.[unused]
+  return spec
+}
+
 export class ServerApi extends HttpApi.make("effect-chat")
   .add(MessagesApi)
   .add(UsersApi)
@@ -142,8 +175,10 @@ export class ServerApi extends HttpApi.make("effect-chat")
   .add(StatsApi)
   .addError(BadRequest)
   .addError(PayloadTooLarge)
+  .addError(UnsupportedMediaType)
   .addError(Unavailable)
   .middleware(ApiKey)
   .prefix(PREFIX)
   .annotate(OpenApi.Title, "effect-chat server API")
-  .annotate(OpenApi.Version, "1") {}
+  .annotate(OpenApi.Version, "1")
+  .annotate(OpenApi.Transform, describeAsServed) {}
