@@ -5,10 +5,13 @@
  */
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import { API_USER } from "../src/api/Publisher.js"
 import { HookRefusal, type Hooks, type SendContext } from "../src/server/ChatHooks.js"
 import * as ApiClient from "./support/ApiClient.js"
+import * as ServerProcess from "./support/ServerProcess.js"
 import * as TestServer from "./support/TestServer.js"
 
 const withApi = (hooks: ReadonlyArray<Hooks> = []) =>
@@ -335,4 +338,33 @@ describe("server API", () => {
       assert.strictEqual((yield* ApiClient.withKey(server, "GET", "/api/v1/rooms")).status, 200)
     }).pipe(withApi())
   )
+})
+
+describe("server API in the built binary", () => {
+  it.live("CHAT_API_KEY enables it as --api-key does", () =>
+    Effect.gen(function* () {
+      process.env.CHAT_API_KEY = ApiClient.KEY
+      const server = yield* ServerProcess.start({ args: ["--store", "memory"] }).pipe(
+        Effect.ensuring(Effect.sync(() => delete process.env.CHAT_API_KEY))
+      )
+      const address = { host: "127.0.0.1", port: server.port, url: server.httpUrl }
+      expect((yield* ApiClient.withKey(address, "GET", "/api/v1/rooms")).status).toBe(200)
+      expect((yield* ApiClient.call(address, "GET", "/api/v1/rooms", {})).status).toBe(401)
+    }).pipe(Effect.scoped)
+  )
+
+  it("a key shorter than 16 characters or an invalid --api-name is a usage error (exit 2)", () => {
+    const server = fileURLToPath(new URL("../dist/server.js", import.meta.url))
+    for (const args of [
+      ["--api-key", "short"],
+      ["--api-key", ApiClient.KEY, "--api-name", "bad name"]
+    ]) {
+      const run = spawnSync(process.execPath, [server, "--port", "0", "--store", "memory", ...args], {
+        encoding: "utf8",
+        timeout: 10_000
+      })
+      expect(run.status, args.join(" ")).toBe(2)
+      expect(run.stderr).toMatch(/--api-(key|name)/)
+    }
+  })
 })

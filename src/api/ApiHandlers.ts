@@ -54,7 +54,7 @@ const stats = HttpApiBuilder.group(ServerApi, "stats", (handlers) =>
     const presence = yield* Presence
     const local = yield* Rooms
     return handlers.handle("stats", () =>
-      Effect.map(presence.users.pipe(Effect.orElseSucceed(() => 0)), (users) => ({
+      Effect.map(presence.users.pipe(Effect.catchTag("BackendError", RoomQueries.backendDown)), (users) => ({
         connections: registry.size(),
         users,
         rooms: local.size(),
