@@ -9,6 +9,9 @@ import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import { API_USER } from "../src/api/Publisher.js"
+import { SignJWT } from "jose"
+import * as JwtHooks from "../src/auth/JwtHooks.js"
+import * as JwtVerifier from "../src/auth/JwtVerifier.js"
 import { HookRefusal, type Hooks, type SendContext } from "../src/server/ChatHooks.js"
 import * as ApiClient from "./support/ApiClient.js"
 import * as ServerProcess from "./support/ServerProcess.js"
@@ -219,6 +222,40 @@ describe("server API", () => {
         expect([answer.status, answer.body?.error], JSON.stringify(body)).toEqual([status, error])
       }
     }).pipe(withApi())
+  )
+
+  const SECRET = "test-secret-that-is-long-enough-for-hs256"
+  const jwtHooks = JwtHooks.hooks(Effect.runSync(JwtVerifier.make({ secret: SECRET })))
+
+  it.live("disconnect of a signed-in user's name closes every tab of theirs; the name is theirs, not from's", () =>
+    Effect.gen(function* () {
+      const server = yield* address
+      const token = yield* Effect.promise(() =>
+        new SignJWT({ name: "dana" })
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("u-dana")
+          .setExpirationTime("1h")
+          .sign(new TextEncoder().encode(SECRET))
+      )
+      const tab1 = yield* TestServer.jsonClient({ token })
+      const tab2 = yield* TestServer.jsonClient({ token })
+      yield* tab2.nextOf("history")
+      const impersonation = yield* ApiClient.withKey(server, "POST", "/api/v1/publish", {
+        room: "lobby",
+        text: "hi",
+        from: "Dana"
+      })
+      expect(impersonation).toMatchObject({ status: 409, body: { error: "name_taken" } })
+      const answer = yield* ApiClient.withKey(server, "POST", "/api/v1/disconnect", { name: "dana" })
+      expect(answer.body).toEqual({ disconnected: 2 })
+      expect((yield* tab1.waitClosed()).code).toBe(4003)
+      expect((yield* tab2.waitClosed()).code).toBe(4003)
+    }).pipe(
+      TestServer.serve(
+        { ...TestServer.noRateLimit, apiKey: Redacted.make(ApiClient.KEY), auth: { mode: "optional" } },
+        [jwtHooks]
+      )
+    )
   )
 
   it.live("rooms lists rooms with member counts, members lists names; unknown rooms are 404", () =>
