@@ -5,10 +5,16 @@
  */
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
+import { NotFound } from "../src/api/ApiErrors.js"
 import { API_USER } from "../src/api/Publisher.js"
+import { ServerApi } from "../src/api/ServerApi.js"
 import { SignJWT } from "jose"
 import * as JwtHooks from "../src/auth/JwtHooks.js"
 import * as JwtVerifier from "../src/auth/JwtVerifier.js"
@@ -342,6 +348,25 @@ describe("server API", () => {
         expect([answer.status, answer.body.error], path).toEqual([status, error])
       }
     }).pipe(withApi())
+  )
+
+  it.live("a typed client derived from the contract publishes, reads history and gets typed errors", () =>
+    Effect.gen(function* () {
+      const server = yield* address
+      const client = yield* HttpApiClient.make(ServerApi, {
+        baseUrl: server.url,
+        transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(ApiClient.KEY))
+      })
+      const alice = yield* TestServer.jsonClient({ name: "alice" })
+      yield* alice.nextOf("history")
+      const { id } = yield* client.messages.publish({ payload: { room: "lobby", text: "typed", from: "bot" } })
+      expect(yield* alice.nextOf("message")).toMatchObject({ id, from: "bot", text: "typed" })
+      const page = yield* client.rooms.history({ path: { room: "lobby" }, urlParams: { limit: 10 } })
+      expect(page.messages.map((m) => m.text)).toEqual(["typed"])
+      const missing = yield* Effect.flip(client.rooms.members({ path: { room: "ghost" } }))
+      assert.instanceOf(missing, NotFound)
+      expect(missing).toMatchObject({ error: "no_such_room" })
+    }).pipe(Effect.provide(FetchHttpClient.layer), withApi())
   )
 
   it.live("bad bodies and paths: JSON errors with 400, 404, 413 and 415, and the server keeps chatting", () =>
