@@ -71,6 +71,26 @@ type MessageRow = {
 /** Rows per multi-row insert: far below SQLite's 32,766 bound variables at seven a row. */
 const INSERT_CHUNK = 1000
 
+/**
+ * The multi-row INSERT of `n` messages, built once per `n`. The hot path's one statement goes in as text and
+ * parameters: composing it with `sql.insert` costs more CPU than SQLite takes to write the rows (measured: about
+ * 285 µs against 165 µs a five-row group, SQLite's own work about 140 µs of it), and a group commit a few
+ * milliseconds long pays it two hundred times a second.
+ */
+const insertTexts = new Map<number, string>()
+const insertText = (n: number): string => {
+  let text = insertTexts.get(n)
+  if (text === undefined) {
+    text = `INSERT INTO messages (room, id, sender, text, at, author, reply_to) VALUES ${Array.from(
+      { length: n },
+      () => "(?, ?, ?, ?, ?, ?, ?)"
+    ).join(", ")}`
+    // Group sizes vary with the rate; keep the texts (and the driver's prepared statements) of the common ones.
+    if (insertTexts.size < 256) insertTexts.set(n, text)
+  }
+  return text
+}
+
 interface Row {
   readonly id: number
   readonly sender: string
@@ -155,7 +175,12 @@ const make = (options: SqliteHubOptions) =>
           })
         }
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-          yield* sql`INSERT INTO messages ${sql.insert(rows.slice(i, i + INSERT_CHUNK))}`
+          const chunk = rows.slice(i, i + INSERT_CHUNK)
+          const params: Array<string | number | null> = []
+          for (const row of chunk) {
+            params.push(row.room, row.id, row.sender, row.text, row.at, row.author, row.reply_to)
+          }
+          yield* sql.unsafe(insertText(chunk.length), params)
         }
         // The rooms' last ids follow in SQLite (trigger `messages_room_seq`).
       })
