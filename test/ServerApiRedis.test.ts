@@ -3,7 +3,7 @@
  * whole cluster — a publish reaches members on the other node, a disconnect closes a connection held by the other
  * node (and counts it), rooms and members are counted across nodes, a delete reaches members everywhere.
  */
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import { ChatServer } from "../src/http/ChatServer.js"
@@ -125,6 +125,41 @@ describe.skipIf(RedisServer.skipReason !== undefined)(
           expect(deleted.body).toEqual({ deleted: true })
           expect(yield* onB.nextOf("deleted")).toMatchObject({ room: big, id })
         }).pipe(Effect.scoped)
+      )
+    })
+
+    describe.skipIf(RedisServer.restartSkipReason !== undefined)("with Redis down", () => {
+      it.live(
+        "calls that need Redis answer 503 unavailable in JSON, and work again once it is back",
+        () =>
+          Effect.gen(function* () {
+            const redis = yield* Effect.acquireRelease(Effect.promise(RedisServer.RedisProcess.start), (r) =>
+              Effect.promise(() => r.stop())
+            )
+            const node = yield* startNode(redis.url)
+            const room = unique("room")
+            const client = yield* json(node, { name: unique("fay"), rooms: [room] })
+            yield* client.nextOf("history")
+            yield* Effect.promise(() => redis.stop())
+            for (const [method, path, body] of [
+              ["GET", "/api/v1/rooms", undefined],
+              ["GET", `/api/v1/rooms/${room}/members`, undefined],
+              ["POST", "/api/v1/publish", { room, text: "anyone?" }],
+              ["GET", "/api/v1/stats", undefined]
+            ] as const) {
+              const answer = yield* ApiClient.withKey(node, method, path, body)
+              expect([answer.status, answer.body?.error], `${method} ${path}`).toEqual([503, "unavailable"])
+            }
+            yield* Effect.promise(() => redis.start())
+            const deadline = Date.now() + 20_000
+            let status = 0
+            while (status !== 200 && Date.now() < deadline) {
+              status = (yield* ApiClient.withKey(node, "GET", "/api/v1/rooms")).status
+              if (status !== 200) yield* Effect.sleep("200 millis")
+            }
+            expect(status).toBe(200)
+          }).pipe(Effect.scoped),
+        60_000
       )
     })
   }
