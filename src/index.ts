@@ -26,7 +26,10 @@ export {
 export { type Identity, roomAllowed, matchesRoom } from "./server/Identity.js"
 export * as JwtVerifier from "./auth/JwtVerifier.js"
 export * as JwtHooks from "./auth/JwtHooks.js"
-export { ChatServer, type ChatServerService } from "./http/ChatServer.js"
+export { ChatServer, type ChatServerService, type DisconnectOptions } from "./http/ChatServer.js"
+/** The server API's contract (`/api/v1/`): derive a typed client with `HttpApiClient.make(ServerApi.ServerApi)`. */
+export * as ServerApi from "./api/ServerApi.js"
+export * as ApiErrors from "./api/ApiErrors.js"
 export * as ChatHttpServer from "./http/ChatHttpServer.js"
 export { Chat, type ChatService } from "./server/Chat.js"
 export { ChatError } from "./server/ChatError.js"

@@ -16,6 +16,7 @@ import * as PrometheusMetrics from "./metrics/PrometheusMetrics.js"
 import * as ChatHttpServer from "./http/ChatHttpServer.js"
 import { ChatServer } from "./http/ChatServer.js"
 import { ChatHooks } from "./server/ChatHooks.js"
+import { isValidName } from "./protocol/Rules.js"
 import * as SqliteBackend from "./sqlite/SqliteBackend.js"
 import { defaults, ServerConfig, type ServerSettings } from "./server/ServerConfig.js"
 
@@ -165,7 +166,19 @@ const options = {
     Options.withDescription("required aud of every token"),
     Options.optional
   ),
-  authGrace: seconds("auth-grace", defaults.auth.grace, "time to send refresh after token_expired before close 4001")
+  authGrace: seconds("auth-grace", defaults.auth.grace, "time to send refresh after token_expired before close 4001"),
+  apiKey: Options.redacted("api-key").pipe(
+    Options.withDescription(
+      "enables the server API (/api/v1/, /admin): calls carry Authorization: Bearer KEY (env CHAT_API_KEY; " +
+        "prefer the environment: flags show in ps)"
+    ),
+    Options.withFallbackConfig(Config.redacted("CHAT_API_KEY")),
+    Options.optional
+  ),
+  apiName: Options.text("api-name").pipe(
+    Options.withDescription(`name of messages published through the API without a from (default ${defaults.apiName})`),
+    Options.withDefault(defaults.apiName)
+  )
 }
 
 type Parsed = Command.Command.ParseConfig<typeof options>
@@ -195,6 +208,13 @@ const settingsOf = (o: Parsed) =>
       store === "sqlite" ? SqliteBackend.defaults.historyRetain : defaults.historyRetain
     )
     if (historyRetain < 1) return yield* new UsageError({ message: "--history-retain must be at least 1" })
+    if (!isValidName(o.apiName)) {
+      return yield* new UsageError({ message: `--api-name must be a valid name, got ${JSON.stringify(o.apiName)}` })
+    }
+    const apiKey = Option.getOrUndefined(o.apiKey)
+    if (apiKey !== undefined && Redacted.value(apiKey).length < 16) {
+      return yield* new UsageError({ message: "--api-key must be at least 16 characters" })
+    }
     const envOrigins = yield* Config.array(Config.string(), "CHAT_ALLOWED_ORIGINS").pipe(
       Config.withDefault([]),
       Effect.orElseSucceed(() => [])
@@ -217,7 +237,9 @@ const settingsOf = (o: Parsed) =>
       maxConnections: o.maxConnections,
       maxConnectionsPerIp: o.maxConnectionsPerIp,
       allowedOrigins: o.allowedOrigins.length > 0 ? o.allowedOrigins : envOrigins.filter((origin) => origin !== ""),
-      auth: { mode: o.auth, grace: o.authGrace }
+      auth: { mode: o.auth, grace: o.authGrace },
+      apiKey,
+      apiName: o.apiName
     })
     const backend: Backend =
       store === "redis"

@@ -711,6 +711,33 @@ const contract = <E>(name: string, backend: Layer.Layer<Backend, E>) =>
           })
         )
 
+        it.effect("rooms counts each room's members once per user, most members first, up to the limit", () =>
+          Effect.gen(function* () {
+            const presence = yield* Presence
+            const [big, small, gone] = [unique("room"), unique("room"), unique("room")]
+            const dave = userKey(unique("sub"))
+            const guest = newSessionId()
+            yield* presence.online(guest, "bob")
+            yield* presence.join(big, newSessionId(), "alice")
+            yield* presence.join(big, dave, "Dave")
+            yield* presence.join(big, dave, "Dave")
+            yield* presence.join(big, guest, "bob")
+            yield* presence.join(small, newSessionId(), "carol")
+            yield* presence.join(gone, guest, "bob")
+            yield* presence.leave(gone, guest)
+            yield* presence.offline(guest)
+            const ours = (rooms: ReadonlyArray<{ readonly room: string; readonly members: number }>) =>
+              rooms.filter((entry) => [big, small, gone].includes(entry.room))
+            assert.deepStrictEqual(ours(yield* presence.rooms(1000)), [
+              { room: big, members: 3 },
+              { room: small, members: 1 }
+            ])
+            const limited = yield* presence.rooms(1)
+            assert.strictEqual(limited.length, 1)
+            assert.isAtLeast(limited[0]!.members, 3)
+          })
+        )
+
         it.effect("rename changes the name a member is listed under", () =>
           Effect.gen(function* () {
             const presence = yield* Presence

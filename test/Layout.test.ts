@@ -67,7 +67,8 @@ describe("source layout", () => {
     server: ["protocol", "backend", "metrics"],
     dialect: ["protocol", "backend", "server", "metrics"],
     transport: ["protocol", "backend", "server", "dialect", "metrics"],
-    http: ["protocol", "backend", "server", "dialect", "transport", "metrics"],
+    api: ["protocol", "backend", "server", "metrics"],
+    http: ["protocol", "backend", "server", "dialect", "transport", "metrics", "api"],
     auth: ["protocol", "server"],
     client: ["protocol"],
     terminal: ["protocol", "client"]

@@ -57,8 +57,19 @@ export type DirectEnvelope =
   | { readonly _tag: "Takeover"; readonly session: string }
   /** A signed-in user took this guest session's name: rename the guest. */
   | { readonly _tag: "Evict"; readonly session: string }
-  /** The user (`session` is the user's key) was removed: close their connections with 4003. */
-  | { readonly _tag: "Remove"; readonly session: string; readonly reason: string }
+  /**
+   * The user (`session` is the user's key, or a guest's session) was removed: close their connections with `code`
+   * (4003 when absent). With `reply`, the node answers how many it closed (`Removed`) to the node that asked.
+   */
+  | {
+      readonly _tag: "Remove"
+      readonly session: string
+      readonly reason: string
+      readonly code?: number | undefined
+      readonly reply?: { readonly node: string; readonly request: string } | undefined
+    }
+  /** The answer to a `Remove` with `reply`: this many connections were closed on the node that sends it. */
+  | { readonly _tag: "Removed"; readonly request: string; readonly closed: number }
 
 export interface HistoryPage {
   readonly messages: ReadonlyArray<Protocol.Message>

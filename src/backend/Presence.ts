@@ -26,7 +26,21 @@ export interface PresenceService {
   readonly rename: (key: string, rooms: Iterable<string>, name: string) => Effect.Effect<void, BackendError>
   /** Names of a room's members, once per user, sorted case-insensitively. */
   readonly members: (room: string) => Effect.Effect<ReadonlyArray<string>, BackendError>
+  /**
+   * Rooms that have members (on any live node), each with its members counted once per user: the `limit` with most
+   * members, then by name. Bounded, so a listing of a big cluster is one answer of known size.
+   */
+  readonly rooms: (limit: number) => Effect.Effect<ReadonlyArray<RoomCount>, BackendError>
 }
+
+export interface RoomCount {
+  readonly room: string
+  readonly members: number
+}
+
+/** Most members first, then by name: the order `rooms` answers in, on every backend. */
+export const byMembers = (a: RoomCount, b: RoomCount): number =>
+  b.members - a.members || (a.room < b.room ? -1 : a.room > b.room ? 1 : 0)
 
 export class Presence extends Context.Tag("effect-chat/Presence")<Presence, PresenceService>() {
   static layerMemory = Layer.sync(Presence, () => makeMemory())
@@ -148,7 +162,13 @@ export const makeMemory = (): PresenceService => {
       Effect.sync(() => {
         for (const room of names) rooms.get(room)?.members.rename(key, name)
       }),
-    members: (room) => Effect.sync(() => rooms.get(room)?.members.names() ?? [])
+    members: (room) => Effect.sync(() => rooms.get(room)?.members.names() ?? []),
+    rooms: (limit) =>
+      Effect.sync(() =>
+        Array.from(rooms, ([room, entry]) => ({ room, members: entry.members.bySession.size }))
+          .sort(byMembers)
+          .slice(0, Math.max(0, limit))
+      )
   }
 }
 

@@ -7,7 +7,7 @@
  * writes it all back (`onRestore`), and re-asserts the names of its online users.
  */
 import { Effect, Layer } from "effect"
-import { KeyCounts, Presence, type PresenceService, sortNames } from "../backend/Presence.js"
+import { byMembers, KeyCounts, Presence, type PresenceService, type RoomCount, sortNames } from "../backend/Presence.js"
 import { isUserKey } from "../backend/UserKey.js"
 import { nameKey } from "../protocol/Protocol.js"
 import { RedisClient } from "./RedisClient.js"
@@ -153,6 +153,45 @@ for _, node in ipairs(redis.call('SMEMBERS', key('room', room, 'nodes'))) do
   end
 end
 return names
+`)
+
+/**
+ * `ARGV`: deadAfter. Every room with members on a live node and its member count, as a flat list `room, count, ...`.
+ * A room on one node is counted by `HLEN`; only a room on several nodes reads its keys, to count a user with
+ * connections on two nodes once. The caller sorts and cuts: the reply is two entries per room with members.
+ */
+const ROOMS = script(`
+local cutoff = nowMs() - tonumber(ARGV[2])
+local counts, first, seen, order = {}, {}, {}, {}
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', key('nodes'), cutoff, '+inf')) do
+  for _, room in ipairs(redis.call('SMEMBERS', key('node', node, 'rooms'))) do
+    local hash = key('node', node, 'room', room)
+    if counts[room] == nil then
+      counts[room] = redis.call('HLEN', hash)
+      first[room] = hash
+      table.insert(order, room)
+    else
+      if seen[room] == nil then
+        seen[room] = {}
+        for _, k in ipairs(redis.call('HKEYS', first[room])) do seen[room][k] = true end
+      end
+      for _, k in ipairs(redis.call('HKEYS', hash)) do
+        if not seen[room][k] then
+          seen[room][k] = true
+          counts[room] = counts[room] + 1
+        end
+      end
+    end
+  end
+end
+local out = {}
+for _, room in ipairs(order) do
+  if counts[room] > 0 then
+    table.insert(out, room)
+    table.insert(out, counts[room])
+  end
+end
+return out
 `)
 
 /**
@@ -319,7 +358,18 @@ const make = Effect.gen(function* () {
     members: (room) =>
       redis
         .eval("members", MEMBERS, [room, deadAfterMs])
-        .pipe(Effect.map((names) => sortNames(Array.isArray(names) ? names.map(String) : [])))
+        .pipe(Effect.map((names) => sortNames(Array.isArray(names) ? names.map(String) : []))),
+    rooms: (limit) =>
+      redis.eval("rooms", ROOMS, [deadAfterMs]).pipe(
+        Effect.map((flat) => {
+          const found: Array<RoomCount> = []
+          if (Array.isArray(flat)) {
+            for (let i = 0; i + 1 < flat.length; i += 2)
+              found.push({ room: String(flat[i]), members: Number(flat[i + 1]) })
+          }
+          return found.sort(byMembers).slice(0, Math.max(0, limit))
+        })
+      )
   }
   return Presence.of(service)
 })

@@ -2,7 +2,7 @@
  * Every knob of the chat core, with the defaults a public chat server should run with. The binary fills it from
  * flags and environment; tests and embedding applications build it with `make`.
  */
-import { Context, Duration, Layer } from "effect"
+import { Context, Duration, Layer, type Redacted } from "effect"
 
 export interface ServerSettings {
   readonly port: number
@@ -43,6 +43,10 @@ export interface ServerSettings {
   /** Time to receive a complete upgrade request's headers (slowloris). */
   readonly headersTimeout: Duration.Duration
   readonly auth: AuthSettings
+  /** The key of the server API (`/api/v1/`, `Authorization: Bearer`); undefined: the API is off (404). */
+  readonly apiKey: Redacted.Redacted | undefined
+  /** The name messages published through the API carry when the call names none. */
+  readonly apiName: string
 }
 
 /**
@@ -79,7 +83,9 @@ export const defaults: ServerSettings = {
   maxConnectionsPerIp: 1_000,
   allowedOrigins: [],
   headersTimeout: Duration.seconds(10),
-  auth: { mode: "off", grace: Duration.seconds(30) }
+  auth: { mode: "off", grace: Duration.seconds(30) },
+  apiKey: undefined,
+  apiName: "server"
 }
 
 /** Settings to change from the defaults; `auth` may name only the part it changes. */
