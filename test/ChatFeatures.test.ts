@@ -349,6 +349,32 @@ describe("with the embedded store (dist/server.js)", () => {
   const at = (server: ServerProcess.ServerProcess, hello: Record<string, unknown>) =>
     TestServer.jsonClientAt({ host: "127.0.0.1", port: server.port, url: server.httpUrl }, { features: ALL, ...hello })
 
+  it.scopedLive("an unread count is exact where it arrives, with messages still coming in around the read", () =>
+    Effect.gen(function* () {
+      // The embedded store: a read is a write, committed in a later group than messages already on their way.
+      const server = yield* ServerProcess.start({ args: fast })
+      for (let round = 0; round < 5; round++) {
+        const room = `race${round}`
+        const a = yield* at(server, { name: `poster${round}`, rooms: [room] })
+        const b = yield* at(server, { name: `reader${round}`, rooms: [room] })
+        yield* ask(a, { type: "send", room, text: "first" })
+        yield* b.nextOf("message", (f) => f.room === room && f.id === 1)
+        // The read and four more messages cross on the wire.
+        b.send({ type: "read", room, id: 1 })
+        for (let i = 0; i < 4; i++) a.send({ type: "send", room, text: `more ${i}` })
+        yield* b.nextOf("message", (f) => f.room === room && f.id === 5)
+        yield* Effect.sleep(Duration.millis(50))
+        const frames = b.received.filter((f) => f.room === room)
+        const last = frames.findLastIndex((f) => f.type === "unread")
+        const unread = frames[last]
+        expect(unread.last_read).toBe(1)
+        // What a client shows: the count it was told plus each message that came after it.
+        const after = frames.slice(last + 1).filter((f) => f.type === "message").length
+        expect(unread.count + after).toBe(4)
+      }
+    })
+  )
+
   it.scopedLive(
     "edits, deletions, reactions and read markers survive a kill -9; a resume across it gets what changed",
     () =>

@@ -26,8 +26,11 @@ export type RoomEvent =
   | { readonly _tag: "Change"; readonly frame: Protocol.Change; readonly rev: number }
   /** A member is typing: passed on, never stored; not to the typer's own connections (`user` is their key). */
   | { readonly _tag: "Typing"; readonly frame: Protocol.Typing; readonly user: string }
-  /** A user's read marker moved: for that user's connections (`user` is the user's key). */
-  | { readonly _tag: "Read"; readonly frame: Protocol.Unread; readonly user: string }
+  /**
+   * A user's read marker moved: for that user's connections (`user` is the user's key). `through` is the last id
+   * the count counted: the room actor corrects the count by the messages it delivered before or after that one.
+   */
+  | { readonly _tag: "Read"; readonly frame: Protocol.Unread; readonly user: string; readonly through: number }
 
 /** Events that are announced rather than numbered and stored by the hub. */
 export type Announcement = Exclude<RoomEvent, { _tag: "Message" } | { _tag: "Change" }>
@@ -106,15 +109,21 @@ export interface HubService {
   ) => Effect.Effect<ReadonlyArray<LoggedChange>, BackendError>
   /**
    * Moves `user`'s read marker in `room` forward to `id` (at most the room's latest id; never back) and answers the
-   * marker with the unread count after it; `moved` says whether it moved.
+   * marker with the unread count after it, up to the room's latest id (`through`); `moved` says whether it moved.
    */
   readonly markRead: (
     room: string,
     user: string,
     id: number
-  ) => Effect.Effect<{ readonly unread: Protocol.Unread; readonly moved: boolean }, BackendError>
-  /** `user`'s marker in `room` (0 when never marked) and the messages after it that are not deleted, capped. */
-  readonly unread: (room: string, user: string) => Effect.Effect<Protocol.Unread, BackendError>
+  ) => Effect.Effect<
+    { readonly unread: Protocol.Unread; readonly moved: boolean; readonly through: number },
+    BackendError
+  >
+  /**
+   * `user`'s marker in `room` (0 when never marked) and the messages after it that are not deleted, capped; only
+   * ids up to `through` when given (what a joiner has been sent).
+   */
+  readonly unread: (room: string, user: string, through?: number) => Effect.Effect<Protocol.Unread, BackendError>
   readonly subscribe: (room: string, sink: RoomSink) => Effect.Effect<RoomFeed, BackendError, Scope.Scope>
   /**
    * Messages of a room, oldest first: up to `limit` messages with `after < id < before` (either bound optional),
@@ -181,12 +190,16 @@ export const storedAt = <A extends { readonly frame: { readonly id: number } }>(
 }
 
 /** Messages after `after` that are not deleted, counted up to the cap. */
-export const countUnread = (messages: ReadonlyArray<MessageState.StoredMessage>, after: number): number => {
+export const countUnread = (
+  messages: ReadonlyArray<MessageState.StoredMessage>,
+  after: number,
+  through = Number.MAX_SAFE_INTEGER
+): number => {
   let count = 0
   for (let i = messages.length - 1; i >= 0 && count < UNREAD_CAP; i--) {
     const frame = messages[i]!.frame
     if (frame.id <= after) break
-    if (frame.deleted !== true) count++
+    if (frame.id <= through && frame.deleted !== true) count++
   }
   return count
 }
@@ -293,13 +306,13 @@ export const makeMemory = (options: MemoryHubOptions) =>
         )
       )
 
-    const unreadOf = (name: string, state: MemoryRoom | undefined, user: string): Protocol.Unread => {
+    const unreadOf = (name: string, state: MemoryRoom | undefined, user: string, through?: number): Protocol.Unread => {
       const last = state?.read.get(user) ?? 0
       return {
         type: "unread",
         room: name,
         last_read: last,
-        count: state === undefined ? 0 : countUnread(state.messages, last)
+        count: state === undefined ? 0 : countUnread(state.messages, last, through)
       }
     }
 
@@ -310,10 +323,11 @@ export const makeMemory = (options: MemoryHubOptions) =>
         const target = Math.min(id, state?.seq ?? 0)
         const moved = state !== undefined && target > before
         if (moved) state.read.set(user, target)
-        return { unread: unreadOf(name, state, user), moved }
+        return { unread: unreadOf(name, state, user), moved, through: state?.seq ?? 0 }
       })
 
-    const unread: HubService["unread"] = (name, user) => Effect.sync(() => unreadOf(name, rooms.get(name), user))
+    const unread: HubService["unread"] = (name, user, through) =>
+      Effect.sync(() => unreadOf(name, rooms.get(name), user, through))
 
     const subscribe: HubService["subscribe"] = (name, sink) =>
       Effect.acquireRelease(

@@ -73,8 +73,8 @@ export const apply = (
     case "React": {
       const reactors = message.reactors ?? {}
       const current = Object.hasOwn(reactors, request.emoji) ? reactors[request.emoji]! : []
-      const has = current.some((reactor) => reactor.key === request.by)
-      if (has === request.on) return Either.right(undefined)
+      const mine = current.find((reactor) => reactor.key === request.by)
+      if ((mine !== undefined) === request.on) return Either.right(undefined)
       if (request.on && current.length === 0 && Object.keys(reactors).length >= MAX_REACTIONS) {
         return Either.left("too_many_reactions")
       }
@@ -97,7 +97,8 @@ export const apply = (
           room: frame.room,
           id: frame.id,
           emoji: request.emoji,
-          name: request.name,
+          // Taking a reaction back names it as it was listed (the user may have been renamed since).
+          name: mine?.name ?? request.name,
           on: request.on
         }
       })

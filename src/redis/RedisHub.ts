@@ -68,8 +68,9 @@ return rev
 
 /** Lua: the unread count after `last` in `room`: retained ids after it, less the deleted ones, capped. */
 const COUNT_UNREAD = `
-local function countUnread(room, last, cap)
+local function countUnread(room, last, cap, through)
   local latest = tonumber(redis.call('GET', key('room', room, 'seq')) or '0')
+  if through >= 0 then latest = math.min(latest, through) end
   local first = redis.call('XRANGE', key('room', room, 'log'), '-', '+', 'COUNT', 1)[1]
   local oldest = first and tonumber(string.match(first[1], '^%d+')) or (latest + 1)
   local from = math.max(last + 1, oldest)
@@ -79,7 +80,10 @@ local function countUnread(room, last, cap)
 end
 `
 
-/** `ARGV`: room, user key, id, cap. Moves the marker forward (never past the latest id): `[last_read, count, moved]`. */
+/**
+ * `ARGV`: room, user key, id, cap. Moves the marker forward (never past the latest id):
+ * `[last_read, count, moved, latest]`.
+ */
 const READ = script(
   COUNT_UNREAD +
     `
@@ -94,17 +98,17 @@ if target > before then
   moved = 1
   before = target
 end
-return {before, countUnread(room, before, cap), moved}
+return {before, countUnread(room, before, cap, latest), moved, latest}
 `
 )
 
-/** `ARGV`: room, user key, cap: `[last_read, count]`. */
+/** `ARGV`: room, user key, cap, through (-1: every id): `[last_read, count]`. */
 const UNREAD = script(
   COUNT_UNREAD +
     `
-local room, user, cap = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local room, user, cap, through = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local last = tonumber(redis.call('HGET', key('read', user), room) or '0')
-return {last, countUnread(room, last, cap)}
+return {last, countUnread(room, last, cap, through)}
 `
 )
 
@@ -278,16 +282,17 @@ const make = (config: RedisHubOptions) =>
     const markRead: HubService["markRead"] = (room, user, id) =>
       redis.eval("read", READ, [room, user, id, UNREAD_CAP]).pipe(
         Effect.map((reply) => {
-          const [last, count, moved] = Array.isArray(reply) ? reply.map(toNumber) : [0, 0, 0]
+          const [last, count, moved, latest] = Array.isArray(reply) ? reply.map(toNumber) : [0, 0, 0, 0]
           return {
             unread: { type: "unread" as const, room, last_read: last ?? 0, count: count ?? 0 },
-            moved: moved === 1
+            moved: moved === 1,
+            through: latest ?? 0
           }
         })
       )
 
-    const unread: HubService["unread"] = (room, user) =>
-      redis.eval("unread", UNREAD, [room, user, UNREAD_CAP]).pipe(
+    const unread: HubService["unread"] = (room, user, through) =>
+      redis.eval("unread", UNREAD, [room, user, UNREAD_CAP, through === undefined ? -1 : Math.floor(through)]).pipe(
         Effect.map((reply) => {
           const [last, count] = Array.isArray(reply) ? reply.map(toNumber) : [0, 0]
           return { type: "unread" as const, room, last_read: last ?? 0, count: count ?? 0 }

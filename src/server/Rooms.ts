@@ -16,6 +16,7 @@ import { Hub, type HistoryPage, type RoomEvent } from "../backend/Hub.js"
 import { Presence } from "../backend/Presence.js"
 import * as ChatMetrics from "../metrics/ChatMetrics.js"
 import type * as Protocol from "../protocol/Protocol.js"
+import { UNREAD_CAP } from "../protocol/Rules.js"
 import type { Connection } from "./Connection.js"
 import * as FanoutPlan from "./FanoutPlan.js"
 import { HookObserver } from "./HookObserver.js"
@@ -229,9 +230,14 @@ const make = Effect.gen(function* () {
         actor.lastRev = input.rev
         continue
       }
-      if (input._tag === "Typing" || input._tag === "Read") {
+      if (input._tag === "Typing") {
         actor.inbox.shift()
         batch.push(input)
+        continue
+      }
+      if (input._tag === "Read") {
+        actor.inbox.shift()
+        batch.push(unreadAsDelivered(actor, input))
         continue
       }
       // A join or leave sees the room exactly as delivered so far.
@@ -262,6 +268,19 @@ const make = Effect.gen(function* () {
       releaseWaiters(actor)
       runFork(Scope.close(actor.scope, Exit.void))
     }
+  }
+
+  /**
+   * A moved read marker's count as of this point of the room's stream: the hub counted up to `through`, while the
+   * members here have been sent up to `last`; what came between is counted in (or out), so a client that adds each
+   * later message to the count stays exact.
+   */
+  const unreadAsDelivered = (actor: RoomActor, event: Extract<RoomEvent, { _tag: "Read" }>): RoomEvent => {
+    const delivered = actor.last ?? event.through
+    if (delivered === event.through) return event
+    const frame = event.frame
+    const count = Math.max(0, Math.min(UNREAD_CAP, frame.count + delivered - event.through))
+    return { ...event, frame: { ...frame, count }, through: delivered }
   }
 
   const fillGap = (actor: RoomActor, upTo: number) =>
@@ -329,7 +348,8 @@ const make = Effect.gen(function* () {
           })
           for (const change of changes) connection.send(change.frame)
         }
-        if (connection.has("receipts")) connection.send(yield* hub.unread(room, connection.key))
+        // Counted up to what this joiner was sent: later messages reach it live, and it counts those itself.
+        if (connection.has("receipts")) connection.send(yield* hub.unread(room, connection.key, actor.last))
       } else {
         actor.knownSize = Math.max(actor.knownSize + 1, actor.members.size)
       }

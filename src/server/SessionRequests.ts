@@ -372,10 +372,12 @@ export const make = Effect.gen(function* () {
     id: number
   ) {
     yield* allowedMember(connection, room, "read")
-    const { moved, unread } = yield* hub.markRead(room, connection.key, id).pipe(Effect.catchAll(unavailable))
+    const { moved, through, unread } = yield* hub.markRead(room, connection.key, id).pipe(Effect.catchAll(unavailable))
     if (!moved) return
     // Through the room, so every connection of the user in it hears, on every node.
-    yield* hub.announce(room, { _tag: "Read", user: connection.key, frame: unread }).pipe(Effect.catchAll(unavailable))
+    yield* hub
+      .announce(room, { _tag: "Read", user: connection.key, frame: unread, through })
+      .pipe(Effect.catchAll(unavailable))
   })
 
   const who: SessionRequests["who"] = (connection, room) =>

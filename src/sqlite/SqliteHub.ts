@@ -361,9 +361,9 @@ const make = (options: SqliteHubOptions) =>
         Effect.mapError(failed("changes"))
       )
 
-    const countAfter = (name: string, after: number) =>
+    const countAfter = (name: string, after: number, through = Number.MAX_SAFE_INTEGER) =>
       sql<{ n: number }>`SELECT count(*) AS n FROM (SELECT 1 FROM messages
-        WHERE room = ${name} AND id > ${after} AND deleted = 0 LIMIT ${UNREAD_CAP})`.pipe(
+        WHERE room = ${name} AND id > ${after} AND id <= ${through} AND deleted = 0 LIMIT ${UNREAD_CAP})`.pipe(
         Effect.map((rows) => rows[0]?.n ?? 0)
       )
 
@@ -379,7 +379,8 @@ const make = (options: SqliteHubOptions) =>
       writer.write("read", {
         run: Effect.gen(function* () {
           const before = yield* markerOf(name, user)
-          const target = Math.min(id, yield* latestOf(name))
+          const latest = yield* latestOf(name)
+          const target = Math.min(id, latest)
           const moved = target > before
           if (moved) {
             yield* sql`INSERT INTO read_markers (user, room, last_read) VALUES (${user}, ${name}, ${target})
@@ -390,16 +391,16 @@ const make = (options: SqliteHubOptions) =>
             type: "unread",
             room: name,
             last_read: last,
-            count: yield* countAfter(name, last)
+            count: yield* countAfter(name, last, latest)
           }
-          return { unread, moved }
+          return { unread, moved, through: latest }
         })
       })
 
-    const unread: HubService["unread"] = (name, user) =>
+    const unread: HubService["unread"] = (name, user, through) =>
       Effect.gen(function* () {
         const last = yield* markerOf(name, user)
-        return { type: "unread" as const, room: name, last_read: last, count: yield* countAfter(name, last) }
+        return { type: "unread" as const, room: name, last_read: last, count: yield* countAfter(name, last, through) }
       }).pipe(Effect.mapError(failed("unread")))
 
     // Rooms nobody is in leave memory; the store keeps their history and last id.
