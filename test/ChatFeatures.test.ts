@@ -365,7 +365,7 @@ describe("with the embedded store (dist/server.js)", () => {
         yield* b.nextOf("message", (f) => f.room === room && f.id === 5)
         yield* Effect.sleep(Duration.millis(50))
         const frames = b.received.filter((f) => f.room === room)
-        const last = frames.findLastIndex((f) => f.type === "unread")
+        const last = frames.map((f) => f.type).lastIndexOf("unread")
         const unread = frames[last]
         expect(unread.last_read).toBe(1)
         // What a client shows: the count it was told plus each message that came after it.
