@@ -4,11 +4,14 @@
  * application's own telemetry sees them.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Metric } from "effect"
+import { Duration, Effect, Metric, Tracer } from "effect"
 import type * as Net from "node:net"
 import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import * as ServerProcess from "./support/ServerProcess.js"
 import * as TestServer from "./support/TestServer.js"
+
+// The built-in tracer, to hand spans on to.
+const nativeTracer = Effect.runSync(Effect.tracer)
 
 /** `name{labels} value` lines of a scrape, by series (labels without the exporter's scope label). */
 const parse = (text: string): Map<string, number> => {
@@ -166,4 +169,25 @@ describe("the same numbers as Effect metrics, in process", () => {
       }
     }).pipe(TestServer.serve())
   )
+})
+
+describe("spans", () => {
+  it.live("an application's own tracer sees the requests as named spans", () => {
+    const names: Array<string> = []
+    const tracer = Tracer.make({
+      span: (name, parent, context, links, startTime, kind, options) => {
+        names.push(name)
+        return nativeTracer.span(name, parent, context, links, startTime, kind, options)
+      },
+      context: (f) => f()
+    })
+    return Effect.gen(function* () {
+      const a = yield* TestServer.jsonClient({ name: "ann" })
+      a.send({ type: "send", room: "lobby", text: "traced", ref: "t" })
+      yield* a.nextOf("ack")
+      a.send({ type: "join", room: "side", ref: "j" })
+      yield* a.nextOf("ack", (f) => f.ref === "j")
+      for (const name of ["chat.open", "chat.send", "chat.join"]) expect(names, name).toContain(name)
+    }).pipe(TestServer.serve(), Effect.withTracer(tracer))
+  })
 })

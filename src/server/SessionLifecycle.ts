@@ -20,6 +20,7 @@ import { ConnectionRegistry } from "./ConnectionRegistry.js"
 import { HookObserver } from "./HookObserver.js"
 import * as Permissions from "./Permissions.js"
 import * as Renamed from "./Renamed.js"
+import * as Tracing from "./Tracing.js"
 import { Rooms } from "./Rooms.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { ownerOf, Session, sessionIdFor } from "./Session.js"
@@ -82,6 +83,7 @@ export const make = Effect.gen(function* () {
   const node = yield* NodeId
   const hooks = yield* ChatHooks.current
   const observer = yield* HookObserver
+  const traced = yield* Tracing.installed
   /** Sessions of this node held for resume, with what only this node knows of them (their recent refs). */
   const held = new Map<string, Session>()
 
@@ -428,7 +430,7 @@ export const make = Effect.gen(function* () {
         Effect.flatMap(Option.match({ onNone: () => fresh(connection, request), onSome: Effect.succeed })),
         Effect.catchTag("BackendError", unavailable),
         Effect.uninterruptible,
-        Effect.withSpan("chat.open")
+        Tracing.span(traced, "chat.open")
       ),
 
     handOver,

@@ -34,6 +34,7 @@ import { ConnectionRegistry } from "./ConnectionRegistry.js"
 import { HookObserver } from "./HookObserver.js"
 import { permit } from "./Permissions.js"
 import * as Renamed from "./Renamed.js"
+import * as Tracing from "./Tracing.js"
 import { Rooms } from "./Rooms.js"
 import { ServerConfig } from "./ServerConfig.js"
 
@@ -143,9 +144,13 @@ export const make = Effect.gen(function* () {
   }
 
   // The hot path: plain combinators, no generator per message; a hook that is not there costs nothing.
-  // A span per request, as the other requests have through `Effect.fn` (without its call-site capture: the hot path).
-  const send: SessionRequests["send"] = (connection, room, text, ref, replyTo) =>
-    Effect.withSpan(sendRequest(connection, room, text, ref, replyTo), "chat.send")
+  // A span per send only when the application installed a tracer of its own: the built-in one keeps spans nobody
+  // reads, and a span costs a send about 35 µs of CPU (measured: small rooms went from 1.2-1.3x to 1.4-1.5x raw).
+  const traced = yield* Tracing.installed
+  const send: SessionRequests["send"] = traced
+    ? (connection, room, text, ref, replyTo) =>
+        Effect.withSpan(sendRequest(connection, room, text, ref, replyTo), "chat.send")
+    : (connection, room, text, ref, replyTo) => sendRequest(connection, room, text, ref, replyTo)
 
   const sendRequest: SessionRequests["send"] = (connection, room, text, ref, replyTo) => {
     const checked = connection.identity !== undefined || hooks.authorize !== undefined
