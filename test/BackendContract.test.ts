@@ -392,11 +392,11 @@ const contract = <E>(name: string, backend: Layer.Layer<Backend, E>) =>
             yield* hub.change(room, { _tag: "Edit", id: 4, text: "edited 4", by: "k" })
             yield* hub.change(room, { _tag: "React", id: 5, emoji: "👍", on: true, by: "k2", name: "bob" })
             yield* hub.change(room, { _tag: "Delete", id: 4, by: "k" })
+            // Message 4's edit went with its deletion (see the next test).
             const all = yield* hub.changes(room, { afterRev: 0, throughRev: 3, throughId: 5 })
             assert.deepStrictEqual(
               all.map((c) => [c.rev, c.frame.type, c.frame.id]),
               [
-                [1, "edited", 4],
                 [2, "reaction", 5],
                 [3, "deleted", 4]
               ]
@@ -408,6 +408,28 @@ const contract = <E>(name: string, backend: Layer.Layer<Backend, E>) =>
               upTo4.map((c) => c.rev),
               [3]
             )
+          })
+        )
+
+        it.effect("a deleted message's earlier edits never come back from the log: only its deletion", () =>
+          Effect.gen(function* () {
+            const hub = yield* Hub
+            const room = unique("room")
+            yield* hub.publish(room, { from: "alice", text: "draft", author: "k" })
+            yield* hub.publish(room, { from: "alice", text: "kept", author: "k" })
+            yield* hub.change(room, { _tag: "Edit", id: 1, text: "SECRET", by: "k" })
+            yield* hub.change(room, { _tag: "React", id: 1, emoji: "👍", on: true, by: "k2", name: "bob" })
+            yield* hub.change(room, { _tag: "Edit", id: 2, text: "kept, edited", by: "k" })
+            yield* hub.change(room, { _tag: "Delete", id: 1, by: "k" })
+            const logged = yield* hub.changes(room, { afterRev: 0, throughRev: 10, throughId: 2 })
+            assert.deepStrictEqual(
+              logged.map((c) => [c.frame.type, c.frame.id]),
+              [
+                ["edited", 2],
+                ["deleted", 1]
+              ]
+            )
+            assert.notInclude(JSON.stringify(logged), "SECRET")
           })
         )
 

@@ -210,7 +210,7 @@ describe("reactions", () => {
         ["ann", true],
         ["bea", false]
       ])
-      for (const emoji of ["", "two words", "x".repeat(17), "\u0007"]) {
+      for (const emoji of ["", "two words", "x".repeat(17), "\u0007", "__proto__", "constructor"]) {
         expect(yield* ask(a, { type: "react", room: "lobby", id: 1, emoji, on: true })).toMatchObject({
           code: "invalid_frame"
         })
@@ -297,6 +297,24 @@ describe("read markers", () => {
 })
 
 describe("resume keeps changes", () => {
+  it.live("a message edited and then deleted while away comes back as deleted only: its text is never sent", () =>
+    Effect.gen(function* () {
+      const a = yield* featured({ name: "ann" })
+      const b = yield* featured({ name: "bea" })
+      yield* ask(a, { type: "send", room: "lobby", text: "oops" })
+      yield* b.nextOf("message", (f) => f.id === 1)
+      yield* dropAbruptly(b)
+      yield* a.nextOf("left", (f) => f.name === "bea")
+      yield* ask(a, { type: "edit", room: "lobby", id: 1, text: "SECRET" })
+      yield* ask(a, { type: "delete", room: "lobby", id: 1 })
+      const back = yield* featured({ resume: { token: b.welcome.resume, since: { lobby: 1 } } })
+      expect(yield* back.nextOf("deleted")).toMatchObject({ id: 1 })
+      yield* back.nextOf("unread")
+      expect(JSON.stringify(back.received)).not.toContain("SECRET")
+      expect(back.all("edited")).toEqual([])
+    }).pipe(serve())
+  )
+
   it.live("changes made while away to messages it had arrive right after the catch-up history, once", () =>
     Effect.gen(function* () {
       const a = yield* featured({ name: "ann" })

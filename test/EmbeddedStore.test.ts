@@ -221,4 +221,27 @@ describe("the embedded store", () => {
       expect(ids).toEqual(Array.from({ length: 350 }, (_, i) => i + 1))
     })
   )
+  it.scopedLive("the change log keeps a room's last 1,000 or so changes: reaction toggles do not grow it forever", () =>
+    Effect.gen(function* () {
+      const dataDir = yield* TempDir.scoped("changes-")
+      const context = yield* backendOn(dataDir)
+      const hub = Context.get(context, Hub)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      yield* hub.publish("r", { from: "alice", text: "react to me", author: "k" })
+      yield* Effect.forEach(
+        Array.from({ length: 1250 }, (_, i) => i),
+        (i) => hub.change("r", { _tag: "React", id: 1, emoji: "👍", on: true, by: `u${i}`, name: `u${i}` }),
+        { concurrency: 100, discard: true }
+      )
+      const [row] = yield* sql<{
+        n: number
+        newest: number
+      }>`SELECT count(*) AS n, max(rev) AS newest FROM changes WHERE room = 'r'`
+      assert.strictEqual(row?.newest, 1250)
+      assert.isAtMost(row!.n, 1100)
+      assert.isAtLeast(row!.n, 1000)
+      // What a resume reads is bounded too.
+      assert.isAtMost((yield* hub.changes("r", { afterRev: 0, throughRev: 1250, throughId: 1 })).length, 1000)
+    })
+  )
 })

@@ -290,6 +290,11 @@ export const makeMemory = (options: MemoryHubOptions) =>
         const { change: frame, message } = applied.right
         state.messages[request.id - state.messages[0]!.frame.id] = message
         const logged: LoggedChange = { rev: ++state.rev, frame }
+        // A deleted message's earlier changes go from the log: an `edited` there carries text that is gone.
+        if (frame.type === "deleted") {
+          for (let i = state.changes.length - 1; i >= 0; i--)
+            if (state.changes[i]!.frame.id === frame.id) state.changes.splice(i, 1)
+        }
         state.changes.push(logged)
         if (state.changes.length > CHANGE_LOG) state.changes.splice(0, state.changes.length - CHANGE_LOG)
         state.lastActivity = Date.now()
@@ -300,9 +305,11 @@ export const makeMemory = (options: MemoryHubOptions) =>
 
     const changes: HubService["changes"] = (name, query) =>
       Effect.sync(() =>
-        (rooms.get(name)?.changes ?? []).filter(
-          (logged) =>
-            logged.rev > query.afterRev && logged.rev <= query.throughRev && logged.frame.id <= query.throughId
+        MessageState.collapse(
+          (rooms.get(name)?.changes ?? []).filter(
+            (logged) =>
+              logged.rev > query.afterRev && logged.rev <= query.throughRev && logged.frame.id <= query.throughId
+          )
         )
       )
 

@@ -109,6 +109,17 @@ export const apply = (
 const mayDelete = (message: StoredMessage, by: string | undefined) =>
   by === undefined || (message.author !== undefined && message.author === by)
 
+/**
+ * Logged changes as a resuming member may see them: a message deleted later in the list gets only its `deleted`,
+ * never an earlier `edited` (which carries text that is gone) or reaction.
+ */
+export const collapse = <A extends { readonly frame: Protocol.Change }>(changes: ReadonlyArray<A>): Array<A> => {
+  const deleted = new Set<number>()
+  for (const change of changes) if (change.frame.type === "deleted") deleted.add(change.frame.id)
+  if (deleted.size === 0) return changes.slice()
+  return changes.filter((change) => change.frame.type === "deleted" || !deleted.has(change.frame.id))
+}
+
 /** The wire's `reactions` (names per emoji), or undefined when nobody reacted. */
 export const namesOf = (
   reactors: Readonly<Record<string, ReadonlyArray<Reactor>>> | undefined

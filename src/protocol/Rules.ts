@@ -60,6 +60,8 @@ export const DELETED_TEXT = "[deleted]"
 
 /** An emoji for a reaction: 1-16 characters (code points), no white space, no control characters. */
 export const checkEmoji = (emoji: string): boolean => {
+  // Not the name of an Object property (`__proto__`, `constructor`): reactions are keyed by emoji in JSON objects.
+  if (emoji in Object.prototype) return false
   let count = 0
   for (const _ of emoji) if (++count > 16) return false
   return count > 0 && !/[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(emoji.replace(/\u200d|\ufe0f/g, ""))

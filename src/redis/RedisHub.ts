@@ -87,7 +87,7 @@ end
 const READ = script(
   COUNT_UNREAD +
     `
-local room, user, id, cap = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local room, user, id, cap, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local readKey = key('read', user)
 local before = tonumber(redis.call('HGET', readKey, room) or '0')
 local latest = tonumber(redis.call('GET', key('room', room, 'seq')) or '0')
@@ -98,6 +98,8 @@ if target > before then
   moved = 1
   before = target
 end
+-- A user's markers stay while the user keeps reading; a guest's (a session key) go some time after it does.
+redis.call('PEXPIRE', readKey, ttl)
 return {before, countUnread(room, before, cap, latest), moved, latest}
 `
 )
@@ -111,6 +113,9 @@ local last = tonumber(redis.call('HGET', key('read', user), room) or '0')
 return {last, countUnread(room, last, cap, through)}
 `
 )
+
+/** How long a user's read markers outlive their last `read` (30 days). */
+const READ_MARKER_TTL_MS = 30 * 24 * 3600 * 1000
 
 /** Changes each room's log keeps for resumes (approximately: trimmed with `~`). */
 const CHANGES_KEPT = 1000
@@ -276,11 +281,15 @@ const make = (config: RedisHubOptions) =>
       if (start === undefined || query.throughRev <= query.afterRev) return Effect.succeed([])
       return redis
         .command("changes", ["XRANGE", keys.roomChanges(room), start, `${Math.floor(query.throughRev)}-0`])
-        .pipe(Effect.map((reply) => decodeChanges(reply).filter((logged) => logged.frame.id <= query.throughId)))
+        .pipe(
+          Effect.map((reply) =>
+            MessageState.collapse(decodeChanges(reply).filter((logged) => logged.frame.id <= query.throughId))
+          )
+        )
     }
 
     const markRead: HubService["markRead"] = (room, user, id) =>
-      redis.eval("read", READ, [room, user, id, UNREAD_CAP]).pipe(
+      redis.eval("read", READ, [room, user, id, UNREAD_CAP, READ_MARKER_TTL_MS]).pipe(
         Effect.map((reply) => {
           const [last, count, moved, latest] = Array.isArray(reply) ? reply.map(toNumber) : [0, 0, 0, 0]
           return {

@@ -68,6 +68,9 @@ type MessageRow = {
   readonly reply_to: number | null
 }
 
+/** Changes a room's log keeps for resumes, as in the memory store and Redis. */
+const CHANGES_KEPT = 1000
+
 /** Rows per multi-row insert: far below SQLite's 32,766 bound variables at seven a row. */
 const INSERT_CHUNK = 1000
 
@@ -330,6 +333,10 @@ const make = (options: SqliteHubOptions) =>
               WHERE room = ${name} AND id = ${request.id}`
             const revs = yield* sql<{ rev: number }>`UPDATE rooms SET rev = rev + 1 WHERE name = ${name} RETURNING rev`
             const rev = revs[0]?.rev ?? state.rev + 1
+            // A deleted message's earlier changes go: an `edited` there carries text that is gone. And the log keeps
+            // a room's last CHANGES_KEPT changes, as the other stores do (reaction toggles must not grow it forever).
+            if (frame.type === "deleted") yield* sql`DELETE FROM changes WHERE room = ${name} AND id = ${request.id}`
+            if (rev % 100 === 0) yield* sql`DELETE FROM changes WHERE room = ${name} AND rev <= ${rev - CHANGES_KEPT}`
             yield* sql`INSERT INTO changes (room, rev, id, frame) VALUES (${name}, ${rev}, ${request.id},
               ${JSON.stringify(frame)})`
             return Either.right({ rev, frame })
@@ -356,8 +363,10 @@ const make = (options: SqliteHubOptions) =>
     const changes: HubService["changes"] = (name, query) =>
       sql<{ rev: number; frame: string }>`SELECT rev, frame FROM changes
         WHERE room = ${name} AND rev > ${query.afterRev} AND rev <= ${query.throughRev} AND id <= ${query.throughId}
-        ORDER BY rev`.pipe(
-        Effect.map((rows) => rows.map((row) => ({ rev: row.rev, frame: JSON.parse(row.frame) as Protocol.Change }))),
+        ORDER BY rev LIMIT ${CHANGES_KEPT}`.pipe(
+        Effect.map((rows) =>
+          MessageState.collapse(rows.map((row) => ({ rev: row.rev, frame: JSON.parse(row.frame) as Protocol.Change })))
+        ),
         Effect.mapError(failed("changes"))
       )
 
