@@ -6,12 +6,15 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer } from "effect"
+import { createClient } from "redis"
 import { SignJWT } from "jose"
 import * as JwtHooks from "../src/auth/JwtHooks.js"
 import * as JwtVerifier from "../src/auth/JwtVerifier.js"
 import * as ChatHttpServer from "../src/http/ChatHttpServer.js"
 import { ChatServer } from "../src/http/ChatServer.js"
+import { Hub } from "../src/backend/Hub.js"
 import * as RedisBackend from "../src/redis/RedisBackend.js"
+import { DEFAULT_PREFIX, makeKeys } from "../src/redis/RedisKeys.js"
 import { ServerConfig } from "../src/server/ServerConfig.js"
 import { ChatHooks } from "../src/server/ChatHooks.js"
 import * as RedisServer from "./support/RedisServer.js"
@@ -511,6 +514,38 @@ describe.skipIf(redisSkip !== undefined)(
           onlyV1(old)
         }),
       60_000
+    )
+
+    it.scopedLive(
+      "the state of changed messages and the deleted ids are trimmed along with the log",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* redisServer
+          const context = yield* Layer.build(RedisBackend.layer({ url, historyRetain: 50 }))
+          const hub = Context.get(context, Hub)
+          const room = `trim${Date.now().toString(36)}`
+          for (let i = 1; i <= 20; i++) {
+            yield* hub.publish(room, { from: "ann", text: `m${i}`, author: "k" })
+            yield* hub.change(room, { _tag: "React", id: i, emoji: "👍", on: true, by: "k2", name: "bea" })
+            if (i % 2 === 0) yield* hub.change(room, { _tag: "Delete", id: i, by: "k" })
+          }
+          for (let i = 21; i <= 300; i++) yield* hub.publish(room, { from: "ann", text: `m${i}`, author: "k" })
+          const admin = yield* Effect.acquireRelease(
+            Effect.promise(() => createClient({ url }).connect()),
+            (client) => Effect.promise(() => client.close())
+          )
+          const keys = makeKeys(DEFAULT_PREFIX)
+          const state = yield* Effect.promise(() => admin.hLen(keys.roomState(room)))
+          const deleted = yield* Effect.promise(() => admin.zCard(`${DEFAULT_PREFIX}room:${room}:deleted`))
+          // Messages 1-20 fell out of a log of about 50: nothing of them is kept.
+          expect(state).toBe(0)
+          expect(deleted).toBe(0)
+          // The unread count of what is retained is still right.
+          expect((yield* hub.unread(room, "someone")).count).toBe(
+            (yield* hub.bounds(room)).latest - (yield* hub.bounds(room)).oldest + 1
+          )
+        }),
+      30_000
     )
   }
 )

@@ -40,6 +40,18 @@ redis.call('PEXPIRE', seqKey, ttl)
 redis.call('PEXPIRE', logKey, ttl)
 -- A message's changes live as long as the message does.
 for _, part in ipairs({'state', 'rev', 'changes', 'deleted'}) do redis.call('PEXPIRE', key('room', room, part), ttl) end
+-- Every 100th message, what the log no longer holds goes from the state of changed messages and the deleted ids.
+if tonumber(entry) % 100 == 0 then
+  local first = redis.call('XRANGE', logKey, '-', '+', 'COUNT', 1)[1]
+  if first then
+    local oldest = tonumber(string.match(first[1], '^%d+'))
+    local stateKey = key('room', room, 'state')
+    for _, field in ipairs(redis.call('HKEYS', stateKey)) do
+      if tonumber(field) < oldest then redis.call('HDEL', stateKey, field) end
+    end
+    redis.call('ZREMRANGEBYSCORE', key('room', room, 'deleted'), '-inf', '(' .. oldest)
+  end
+end
 redis.call('ZADD', key('rooms'), at, room)
 redis.call('PUBLISH', key('room', room, 'events'), 'M' .. entry .. ' ' .. body)
 return tonumber(entry)
