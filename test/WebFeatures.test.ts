@@ -6,36 +6,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ClientFrame, Message, ServerFrame } from "../src/protocol/Protocol.js"
 import { type Conversation, type Item, badgeText, typingLine } from "../web/model.js"
-import { ChatState, type Command, type Event, update } from "../web/state.js"
+import type { Command } from "../web/state.js"
+import { type Client, makeClient, START } from "./support/WebClient.js"
 
-const START = Date.UTC(2026, 0, 1)
 const ALL = ["typing", "edits", "reactions", "receipts"]
-
-const makeClient = () => {
-  const state = new ChatState("t")
-  let now = START
-  let commands: ReadonlyArray<Command> = []
-  const on = (event: Event) => {
-    commands = update(state, event, now)
-    return commands
-  }
-  return {
-    state,
-    on,
-    frame: (frame: ServerFrame) => on({ kind: "frame", frame }),
-    type: (text: string) => on({ kind: "compose", text }),
-    tick: (ms: number) => {
-      now += ms
-    },
-    get now() {
-      return now
-    },
-    get commands() {
-      return commands
-    }
-  }
-}
-type Client = ReturnType<typeof makeClient>
 
 type MessageFrame = Message
 const message = (room: string, id: number, from: string, text: string, extra: Partial<MessageFrame> = {}) =>

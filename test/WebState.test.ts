@@ -7,34 +7,9 @@ import { assert, describe, it } from "@effect/vitest"
 import type { ClientFrame, ServerFrame } from "../src/protocol/Protocol.js"
 import type { Conversation, Item } from "../web/model.js"
 import { REMOVED_NOTICE } from "../web/signin.js"
-import { ChatState, type Command, type Event, update } from "../web/state.js"
+import type { Command } from "../web/state.js"
+import { type Client, makeClient, START } from "./support/WebClient.js"
 import { cleanToken, looksLikeToken, subjectOf, takeFragmentToken } from "../web/token.js"
-
-const START = Date.UTC(2026, 0, 1)
-
-/** One page's state, and the commands of the last update; `authToken`: the page signs in with it. */
-const makeClient = (authToken?: string) => {
-  const state = new ChatState("t", {}, authToken)
-  let now = START
-  let commands: ReadonlyArray<Command> = []
-  const on = (event: Event) => {
-    commands = update(state, event, now)
-    return commands
-  }
-  return {
-    state,
-    on,
-    frame: (frame: ServerFrame) => on({ kind: "frame", frame }),
-    type: (text: string) => on({ kind: "compose", text }),
-    tick: (ms: number) => {
-      now += ms
-    },
-    get commands() {
-      return commands
-    }
-  }
-}
-type Client = ReturnType<typeof makeClient>
 
 const welcome = (name: string, rooms: Array<string>, resumed = false, user?: string): ServerFrame => ({
   type: "welcome",

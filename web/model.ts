@@ -164,21 +164,8 @@ const sameQuote = (a: Quote | undefined, b: Quote | undefined): boolean =>
 /** An unread count for a badge: the server counts up to UNREAD_CAP, which means that many or more. */
 export const badgeText = (count: number): string => (count >= UNREAD_CAP ? `${UNREAD_CAP - 1}+` : String(count))
 
-/** "alice is typing…", "alice and bob are typing…"; undefined when nobody is. */
-export const typingLine = (names: ReadonlyArray<string>): string | undefined => {
-  switch (names.length) {
-    case 0:
-      return undefined
-    case 1:
-      return `${names[0]} is typing…`
-    case 2:
-      return `${names[0]} and ${names[1]} are typing…`
-    case 3:
-      return `${names[0]}, ${names[1]} and ${names[2]} are typing…`
-    default:
-      return "Several people are typing…"
-  }
-}
+/** "alice is typing…", "alice and bob are typing…"; undefined when nobody is. The terminal says it the same way. */
+export { typingLine } from "../src/client/TypingLine.js"
 
 export type ConversationKind = "room" | "dm"
 

@@ -3,6 +3,7 @@
  * (a hint repeats about once a second while they type), and their message ends it at once. Time is passed in, so
  * it is Effect-free and socket-free.
  */
+import { typingLine } from "../client/TypingLine.js"
 import { nameKey, TYPING_SHOWN_MS } from "../protocol/Rules.js"
 
 export interface Typing {
@@ -32,18 +33,5 @@ export const make = (shownMs: number = TYPING_SHOWN_MS): Typing => {
   }
 }
 
-/** The status line: `ann is typing…`, `ann and bob are typing…`, `ann, bob and 2 others are typing…`. */
-export const describe = (names: ReadonlyArray<string>): string | undefined => {
-  switch (names.length) {
-    case 0:
-      return undefined
-    case 1:
-      return `${names[0]} is typing…`
-    case 2:
-      return `${names[0]} and ${names[1]} are typing…`
-    case 3:
-      return `${names[0]}, ${names[1]} and ${names[2]} are typing…`
-    default:
-      return `${names[0]}, ${names[1]} and ${names.length - 2} others are typing…`
-  }
-}
+/** The status line: the same wording as every client's (`TypingLine`). */
+export const describe = typingLine
