@@ -123,6 +123,21 @@ describe("FanoutPlan", () => {
     expect(run([renamed], members).size).toBe(0)
   })
 
+  it("leaves out the presence a member already knows, and only that", () => {
+    const early = joined("b", "bob")
+    const late = joined("c", "cat")
+    const members = [member("a", JsonDialect.renderer), member("d", JsonDialect.renderer)]
+    const writes = new Map<string, Array<string>>()
+    FanoutPlan.plan(
+      [early, message(1), late],
+      members,
+      (m, parts) => writes.set(m.id, parts.flatMap(payloads)),
+      (m, event) => m.id === "d" && event === early
+    )
+    expect(writes.get("a")!.map((p) => JSON.parse(p).name ?? "message")).toEqual(["bob", "message", "cat"])
+    expect(writes.get("d")!.map((p) => JSON.parse(p).name ?? "message")).toEqual(["message", "cat"])
+  })
+
   it("writes nothing for an empty batch or to members with nothing to show", () => {
     expect(run([], [member("a", JsonDialect.renderer)]).size).toBe(0)
     expect(run([joined("b", "bob")], [member("p", PlainDialect.renderer)]).size).toBe(0)

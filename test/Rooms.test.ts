@@ -244,6 +244,34 @@ describe("nicknames", () => {
     }).pipe(serve())
   )
 
+  it.live("in a join storm each member hears only of the arrivals after its own members list", () =>
+    Effect.gen(function* () {
+      const ann = yield* TestServer.jsonClient({ name: "ann", rooms: ["storm"] })
+      yield* ann.nextOf("history")
+      const ben = yield* TestServer.jsonClient({ name: "ben", rooms: ["storm"] })
+      yield* ben.nextOf("history")
+      // ben's arrival went out at once; the next ones, within the presence window, are held and go out together.
+      yield* ann.nextOf("joined", (f) => f.name === "ben")
+      const cat = yield* TestServer.jsonClient({ name: "cat", rooms: ["storm"] })
+      yield* cat.nextOf("history")
+      const dan = yield* TestServer.jsonClient({ name: "dan", rooms: ["storm"] })
+      expect(yield* dan.nextOf("members")).toMatchObject({ names: ["ann", "ben", "cat", "dan"] })
+      yield* dan.nextOf("history")
+      yield* ann.nextOf("joined", (f) => f.name === "dan")
+      yield* ben.nextOf("joined", (f) => f.name === "dan")
+      yield* cat.nextOf("joined", (f) => f.name === "dan")
+      // A message after the window: everything held before it has been written to everyone.
+      dan.send({ type: "send", room: "storm", text: "hi", ref: "s" })
+      for (const client of [ann, ben, cat, dan]) yield* client.nextOf("message", (m) => m.text === "hi")
+      const heard = (client: typeof ann) => client.all("joined").map((f) => f.name)
+      expect(heard(ann)).toEqual(["ben", "cat", "dan"])
+      expect(heard(ben)).toEqual(["cat", "dan"])
+      expect(heard(cat)).toEqual(["dan"])
+      // cat was in dan's members list: being told cat joined would be old news.
+      expect(heard(dan)).toEqual([])
+    }).pipe(serve())
+  )
+
   it.live("renamed reaches each member of the user's rooms once, and the user", () =>
     Effect.gen(function* () {
       const a = yield* TestServer.jsonClient({ name: "ann", rooms: ["x", "y"] })

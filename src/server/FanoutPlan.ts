@@ -92,12 +92,14 @@ const segmentsOf = (events: ReadonlyArray<RoomEvent>): Array<Segment> => {
 
 /**
  * Calls `write` once for each member that gets anything of `events`, with its frames and their number. `parts`
- * is only valid during the call (a batch of one segment hands every member the same list).
+ * is only valid during the call (a batch of one segment hands every member the same list). `known` says which
+ * presence events a member has no need of: a joiner whose `members` list was taken after them.
  */
 export const plan = <M extends Member>(
   events: ReadonlyArray<RoomEvent>,
   members: Iterable<M>,
-  write: (member: M, parts: ReadonlyArray<Uint8Array>, frames: number) => void
+  write: (member: M, parts: ReadonlyArray<Uint8Array>, frames: number) => void,
+  known?: (member: M, event: PresenceEvent) => boolean
 ): void => {
   if (events.length === 0) return
   const segments = segmentsOf(events)
@@ -105,7 +107,7 @@ export const plan = <M extends Member>(
     // The common case, a turn's messages or one presence event: no list per member.
     const segment = segments[0]!
     for (const member of members) {
-      if (segment._tag === "Presence" && !reaches(member, segment.event)) continue
+      if (segment._tag === "Presence" && (!reaches(member, segment.event) || known?.(member, segment.event))) continue
       const encoded = encodingOf(segment, member.renderer)
       if (encoded.frames > 0) write(member, encoded.alone, encoded.frames)
     }
@@ -115,7 +117,7 @@ export const plan = <M extends Member>(
     const parts: Array<Uint8Array> = []
     let frames = 0
     for (const segment of segments) {
-      if (segment._tag === "Presence" && !reaches(member, segment.event)) continue
+      if (segment._tag === "Presence" && (!reaches(member, segment.event) || known?.(member, segment.event))) continue
       const encoded = encodingOf(segment, member.renderer)
       if (encoded.frames === 0) continue
       parts.push(encoded.bytes)

@@ -68,6 +68,9 @@ type Input =
     }
   | { readonly _tag: "Leave"; readonly connection: Connection; readonly announce: boolean; readonly done: () => void }
 
+/** The number each presence event this node announced got from its room's `presenceClock`. */
+const announcedAt = new WeakMap<RoomEvent, number>()
+
 class RoomActor {
   readonly members = new Set<Connection>()
   readonly inbox: Array<Input> = []
@@ -87,6 +90,17 @@ class RoomActor {
    * them first, so a message never overtakes the presence that came before it.
    */
   readonly heldPresence: Array<RoomEvent> = []
+  /**
+   * Presence this node announced is numbered as it is announced, and a joiner's `members` list is marked with the
+   * number it was taken at: presence numbered at or below the mark is already in that list, not news to the joiner.
+   * Without this, a join storm sent each early arrival to every later one (held presence, and the joined events
+   * still queued behind the joins, went to everyone in the room when they went out).
+   */
+  presenceClock = 0
+  readonly presenceMarks = new Map<Connection, number>()
+  /** Whether `member`'s `members` list already has `event` in it. */
+  readonly knows = (member: Connection, event: FanoutPlan.PresenceEvent): boolean =>
+    (announcedAt.get(event) ?? Infinity) <= (this.presenceMarks.get(member) ?? -1)
   presenceSentAt = 0
   presenceTimer: ReturnType<typeof setTimeout> | undefined
   /** Sends waiting for their message to go out, by id (ids rise, so the oldest is first). */
@@ -155,7 +169,7 @@ const make = Effect.gen(function* () {
   const deliver = (actor: RoomActor, batch: ReadonlyArray<RoomEvent>) => {
     if (batch.length > 0) {
       written = writtenBytes = 0
-      FanoutPlan.plan(batch, actor.members, write)
+      FanoutPlan.plan(batch, actor.members, write, actor.presenceMarks.size > 0 ? actor.knows : undefined)
       ChatMetrics.add(ChatMetrics.deliveries, written)
       ChatMetrics.add(ChatMetrics.bytesOut, writtenBytes)
     }
@@ -261,6 +275,9 @@ const make = Effect.gen(function* () {
         }, wait)
     }
     deliver(actor, batch)
+    // Everything this node announced has gone out (announcements reach the mailbox as they are made): the marks
+    // have nothing left to leave out.
+    if (actor.heldPresence.length === 0 && actor.presenceMarks.size > 0) actor.presenceMarks.clear()
     // Checked and removed in one synchronous step, so a join can never reach an actor that has stopped.
     if (actor.members.size === 0 && actors.get(actor.room) === actor) {
       actors.delete(actor.room)
@@ -331,6 +348,7 @@ const make = Effect.gen(function* () {
       counted = true
       if (connection.renderer.showsRoomState) {
         const names = yield* presence.members(room)
+        actor.presenceMarks.set(connection, actor.presenceClock)
         actor.knownSize = names.length
         const before = actor.last! + 1
         const pages =
@@ -358,11 +376,13 @@ const make = Effect.gen(function* () {
         observer.presence({ _tag: "Joined", room, name: connection.name, user: connection.identity })
       }
       if (first && options.announce && announces(actor)) {
-        yield* hub.announce(room, {
+        const event: RoomEvent = {
           _tag: "Joined",
           session: connection.session.id,
           frame: { type: "joined", room, name: connection.name, at: Date.now() }
-        })
+        }
+        announcedAt.set(event, ++actor.presenceClock)
+        yield* hub.announce(room, event)
       }
     }).pipe(
       Effect.tapError(() =>
@@ -382,6 +402,7 @@ const make = Effect.gen(function* () {
     const { room } = actor
     return Effect.gen(function* () {
       if (!actor.members.delete(connection)) return
+      actor.presenceMarks.delete(connection)
       // What a resume of this session will not need to be told again.
       connection.session.revs.set(room, actor.lastRev)
       const announced = announce && announces(actor)
@@ -391,11 +412,13 @@ const make = Effect.gen(function* () {
         observer.presence({ _tag: "Left", room, name: connection.name, user: connection.identity })
       }
       if (last && announced) {
-        yield* hub.announce(room, {
+        const event: RoomEvent = {
           _tag: "Left",
           session: connection.session.id,
           frame: { type: "left", room, name: connection.name, at: Date.now() }
-        })
+        }
+        announcedAt.set(event, ++actor.presenceClock)
+        yield* hub.announce(room, event)
       }
     }).pipe(Effect.ignoreLogged, Effect.ensuring(Effect.sync(input.done)))
   }
