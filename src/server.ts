@@ -74,10 +74,10 @@ const options = {
   ),
   commitWindow: Options.float("store-commit-window").pipe(
     Options.withDescription(
-      "embedded store: milliseconds a group commit waits for more writes; larger groups cost less CPU and add " +
-        "that much latency, 0 to 1000 (default 5)"
+      "embedded store: at most one group commit starts per this many milliseconds; a write to an idle store " +
+        "commits at once, under load writes wait up to this long and share a commit (less CPU), 0 to 1000 (default 10)"
     ),
-    Options.withDefault(5),
+    Options.withDefault(10),
     // Beyond a second it is no longer a group commit but a stall (and Node's timers overflow at 2^31 ms).
     Options.map((ms) => Duration.millis(Math.min(1000, Math.max(0, ms))))
   ),
