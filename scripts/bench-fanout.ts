@@ -48,7 +48,18 @@ import { sweepChart } from "./SweepChart.js"
 // Configuration
 // ---------------------------------------------------------------------------------------------------------------------
 
-type Target = "effect" | "raw"
+/** effect: the Effect server over --store; store: the same server over the embedded store; raw: the `ws` loop. */
+type Target = "effect" | "raw" | "store"
+
+/** Ratios printed when both targets of a pair ran, numerator first. */
+const RATIO_PAIRS: ReadonlyArray<readonly [Target, Target]> = [
+  ["effect", "raw"],
+  ["store", "effect"],
+  ["store", "raw"]
+]
+
+const pairsOf = (targets: ReadonlyArray<Target>) =>
+  RATIO_PAIRS.filter(([a, b]) => targets.includes(a) && targets.includes(b))
 
 interface Config {
   readonly clients: number
@@ -90,7 +101,9 @@ const HELP = `bench-fanout: fan-out throughput, latency and CPU of effect-chat a
   --rooms K            rooms; client i joins room_(i mod K) (default 1)
   --nodes M            Effect server processes sharing a Redis (default 1); clients alternate between them
   --redis URL          Redis for --nodes > 1 (default: start a throw-away redis-server)
-  --target T           effect | raw | both (default both)
+  --target T           effect | raw | store | both, or a comma list such as effect,store (default both = effect,raw);
+                       store is the Effect server over the embedded store (a fresh data directory per run) in
+                       the same run as the others, so store/effect is a same-run ratio
   --grace MS           wait for stragglers after the last send (default 2000)
   --warmup S           unmeasured seconds of sending at --rate before measuring (default 1; 0 for none)
   --max                ramp the rate (x --step-factor every --step-duration s) until p99 > --max-p99 or loss > 0
@@ -158,8 +171,13 @@ const parseConfig = (): Config | undefined => {
   const rooms = num("rooms", 1, { min: 1, integer: true })
   if (rooms > clients) throw new ScriptError("--rooms: cannot exceed --clients (every room needs a member)")
   const target = values.target ?? "both"
-  if (target !== "effect" && target !== "raw" && target !== "both") {
-    throw new ScriptError(`--target: "${target}" is not effect, raw or both`)
+  const targets: Array<Target> = []
+  for (const part of (target === "both" ? "effect,raw" : target).split(",")) {
+    const name = part.trim()
+    if (name !== "effect" && name !== "raw" && name !== "store") {
+      throw new ScriptError(`--target: "${name}" is not effect, raw, store or both`)
+    }
+    if (!targets.includes(name)) targets.push(name)
   }
   const sweep = (values.sweep ?? "")
     .split(",")
@@ -167,6 +185,9 @@ const parseConfig = (): Config | undefined => {
     .map((part) => numberFlag("sweep", part.trim(), 0, { min: 0.1 }))
   if (values.sweep !== undefined && sweep.length === 0)
     throw new ScriptError("--sweep: give rates such as 250,500,1000")
+  if (targets.includes("store") && values.nodes !== undefined && Number(values.nodes) > 1) {
+    throw new ScriptError("--target store: the embedded store is one process; --nodes > 1 is the Redis mode")
+  }
   if (sweep.length > 0 && values.max) throw new ScriptError("--sweep and --max measure different things; pick one")
   if (values.svg !== undefined && sweep.length === 0) throw new ScriptError("--svg: needs --sweep")
   return {
@@ -177,7 +198,7 @@ const parseConfig = (): Config | undefined => {
     rooms,
     nodes: num("nodes", 1, { min: 1, max: 8, integer: true }),
     redis: values.redis,
-    targets: target === "both" ? ["effect", "raw"] : [target],
+    targets,
     json: values.json,
     graceMs: num("grace", 2000, { min: 0 }),
     connectConcurrency: num("connect-concurrency", 200, { min: 1, integer: true }),
@@ -429,7 +450,7 @@ interface RunResult {
  * every client comes from 127.0.0.1 (per-address limit), and --max pushes each sender far past a human's rate.
  * --no-default-server-args drops them; --server-arg adds to (or, given later, overrides) them.
  */
-const effectServerArgs = (config: Config): Array<string> => [
+const effectServerArgs = (config: Config, store: Store = config.store): Array<string> => [
   ...(config.defaultServerArgs
     ? [
         "--rate",
@@ -442,7 +463,7 @@ const effectServerArgs = (config: Config): Array<string> => [
         String(Math.max(1000, config.clients + 100))
       ]
     : []),
-  ...(config.nodes > 1 ? [] : storeArgs(config.store)),
+  ...(config.nodes > 1 ? [] : storeArgs(store)),
   ...config.serverArgs
 ]
 
@@ -484,10 +505,11 @@ const runTarget = async (
       const args = ["--port", "0", "--host", "127.0.0.1"]
       if (target === "effect" && nodes > 1 && redis !== undefined) args.push("--redis", redis.url)
       if (target === "effect") args.push(...effectServerArgs(config))
+      if (target === "store") args.push(...effectServerArgs(config, "sqlite"))
       servers.push(
         await startNodeServer(
           nodes > 1 ? `${target}#${n}` : target,
-          target === "effect" ? serverEntry : rawServerEntry,
+          target === "raw" ? rawServerEntry : serverEntry,
           args,
           // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load
           {
@@ -750,13 +772,15 @@ const printTables = (config: Config, runs: ReadonlyArray<RunResult>, notes: Read
   if (config.targets.includes("effect")) {
     out.push(`effect server args: ${effectServerArgs(config).join(" ") || "(none)"}`)
   }
+  if (config.targets.includes("store")) {
+    out.push(`store server args: ${effectServerArgs(config, "sqlite").join(" ")}`)
+  }
   for (const note of notes) out.push(`note: ${note}`)
   const last = (run: RunResult) => run.steps[run.steps.length - 1]!
-  const effect = runs.find((r) => r.target === "effect")
-  const raw = runs.find((r) => r.target === "raw")
+  const byTarget = (target: Target) => runs.find((r) => r.target === target)
+  const pairs = pairsOf(runs.map((r) => r.target))
   const header = ["", ...runs.map((r) => (r.nodes > 1 ? `${r.target} (${r.nodes} nodes)` : r.target))]
-  const both = effect !== undefined && raw !== undefined
-  if (both) header.push("effect/raw")
+  for (const [a, b] of pairs) header.push(`${a}/${b}`)
   const row = (
     label: string,
     pick: (r: RunResult) => number | undefined,
@@ -764,12 +788,12 @@ const printTables = (config: Config, runs: ReadonlyArray<RunResult>, notes: Read
     withRatio = true
   ) => {
     const cells = [label, ...runs.map((r) => format(pick(r)))]
-    if (both) cells.push(withRatio ? fmt(ratio(pick(effect), pick(raw)), 2) : "")
+    for (const [a, b] of pairs) cells.push(withRatio ? fmt(ratio(pick(byTarget(a)!), pick(byTarget(b)!)), 2) : "")
     return cells
   }
   const text = (label: string, pick: (r: RunResult) => string) => {
     const cells = [label, ...runs.map(pick)]
-    if (both) cells.push("")
+    for (const _ of pairs) cells.push("")
     return cells
   }
   if (!config.max) {
@@ -991,8 +1015,26 @@ const printRepetitions = (config: Config, runs: ReadonlyArray<RunResult>): void 
         "other CPU %"
       ],
       ...rows
-    ]) + "\n\nmedian of the repetitions:\n"
+    ]) + "\n"
   )
+  // Each repetition runs every target back to back: the ratio within a repetition cancels the machine's drift
+  // between repetitions, which on this VM is as large as the effects measured.
+  const pairs = config.max ? [] : pairsOf(config.targets)
+  for (const [a, b] of pairs) {
+    const ratios: Array<number> = []
+    for (let i = 0; i < config.repeat; i++) {
+      const rep = runs.slice(i * config.targets.length, (i + 1) * config.targets.length)
+      const cpu = (target: Target) => rep.find((r) => r.target === target)?.steps.at(-1)?.cpuUsPerDelivery ?? Number.NaN
+      const value = ratio(cpu(a), cpu(b))
+      if (value !== undefined && Number.isFinite(value)) ratios.push(value)
+    }
+    const sorted = [...ratios].sort((x, y) => x - y)
+    process.stdout.write(
+      `CPU µs/delivery ${a}/${b} per repetition: ${ratios.map((r) => fmt(r, 2)).join(", ")}` +
+        ` (median ${fmt(median(ratios), 2)}, range ${fmt(sorted[0], 2)}–${fmt(sorted.at(-1), 2)})\n`
+    )
+  }
+  process.stdout.write("\nmedian of the repetitions:\n")
 }
 
 /** Waits (at most `maxMs`) for a half-second in which the machine is mostly idle, so runs start on quiet cores. */
@@ -1069,12 +1111,17 @@ interface SweepPoint {
   readonly notes: ReadonlyArray<string>
 }
 
-const COLORS: Record<Target, string> = { effect: "#6b3fa0", raw: "#e08a00" }
+const COLORS: Record<Target, string> = { effect: "#6b3fa0", raw: "#e08a00", store: "#2a7f62" }
+const LABELS: Record<Target, string> = {
+  effect: "effect-chat",
+  raw: "raw ws rooms loop",
+  store: "effect-chat, embedded store"
+}
 
 const sweepSvg = (config: Config, points: ReadonlyArray<SweepPoint>): string => {
   const series = (pick: (s: StepResult) => number | undefined) =>
     config.targets.map((target) => ({
-      label: target === "raw" ? "raw ws rooms loop" : "effect-chat",
+      label: LABELS[target],
       color: COLORS[target],
       points: points.map((point) => {
         const run = point.summary.find((r) => r.target === target)
@@ -1094,7 +1141,7 @@ const sweepSvg = (config: Config, points: ReadonlyArray<SweepPoint>): string => 
 }
 
 const printSweep = (config: Config, points: ReadonlyArray<SweepPoint>): void => {
-  const both = config.targets.length === 2
+  const pairs = pairsOf(config.targets)
   const cell = (point: SweepPoint, target: Target, pick: (s: StepResult) => number | undefined) => {
     const run = point.summary.find((r) => r.target === target)
     return run === undefined ? undefined : pick(run.steps[run.steps.length - 1]!)
@@ -1102,21 +1149,17 @@ const printSweep = (config: Config, points: ReadonlyArray<SweepPoint>): void => 
   const header = ["msg/s"]
   for (const figure of ["CPU µs/deliv", "p99 ms"]) {
     for (const target of config.targets) header.push(`${target} ${figure}`)
-    if (both) header.push("effect/raw")
+    for (const [a, b] of pairs) header.push(`${a}/${b}`)
   }
-  header.push("loss % (effect)")
+  header.push("loss % (effect-chat)")
   const rows = points.map((point) => {
     const cells = [fmt(point.rate, 0)]
     for (const pick of [(s: StepResult) => s.cpuUsPerDelivery, (s: StepResult) => s.p99Ms]) {
       for (const target of config.targets) cells.push(fmt(cell(point, target, pick), 2))
-      if (both) cells.push(fmt(ratio(cell(point, "effect", pick), cell(point, "raw", pick)), 2))
+      for (const [a, b] of pairs) cells.push(fmt(ratio(cell(point, a, pick), cell(point, b, pick)), 2))
     }
-    cells.push(
-      fmt(
-        cell(point, "effect", (s) => s.lossPct),
-        2
-      )
-    )
+    const losses = config.targets.filter((t) => t !== "raw").map((t) => cell(point, t, (s) => s.lossPct) ?? 0)
+    cells.push(fmt(losses.length === 0 ? undefined : Math.max(...losses), 2))
     return cells
   })
   const notes = [...new Set(points.flatMap((p) => p.notes))]
@@ -1186,10 +1229,8 @@ const measure = async (
       )
     }
   }
-  const effect = summary.find((r) => r.target === "effect")
-  const raw = summary.find((r) => r.target === "raw")
   const last = (run: RunResult | undefined) => run?.steps[run.steps.length - 1]
-  const ratios =
+  const ratiosOf = (effect: RunResult | undefined, raw: RunResult | undefined) =>
     effect !== undefined && raw !== undefined
       ? config.max
         ? {
@@ -1205,12 +1246,25 @@ const measure = async (
             cpuPerDelivery: ratio(last(effect)!.cpuUsPerDelivery, last(raw)!.cpuUsPerDelivery)
           }
       : undefined
+  const find = (target: Target) => summary.find((r) => r.target === target)
+  const ratios = ratiosOf(find("effect"), find("raw"))
+  const pairRatios = Object.fromEntries(
+    pairsOf(config.targets).map(([a, b]) => [`${a}/${b}`, ratiosOf(find(a), find(b))])
+  )
   if (onSummary !== undefined) {
     onSummary(summary)
   } else if (config.json) {
     const { json: _json, ...shown } = config
     process.stdout.write(
-      JSON.stringify({ config: shown, node: process.version, notes, summary, ratio: ratios, runs }) + "\n"
+      JSON.stringify({
+        config: shown,
+        node: process.version,
+        notes,
+        summary,
+        ratio: ratios,
+        ratios: pairRatios,
+        runs
+      }) + "\n"
     )
   } else {
     if (config.repeat > 1) printRepetitions(config, runs)
@@ -1220,7 +1274,7 @@ const measure = async (
   const broken = runs.some(
     (r) =>
       r.ordering.gaps + r.ordering.dups + r.ordering.firstIdGaps + r.ordering.misrouted > 0 ||
-      (!config.max && r.target === "effect" && r.steps.some((s) => s.lossPct > 0))
+      (!config.max && r.target !== "raw" && r.steps.some((s) => s.lossPct > 0))
   )
   return broken ? 2 : 0
 }
