@@ -450,7 +450,7 @@ interface RunResult {
  * every client comes from 127.0.0.1 (per-address limit), and --max pushes each sender far past a human's rate.
  * --no-default-server-args drops them; --server-arg adds to (or, given later, overrides) them.
  */
-const effectServerArgs = (config: Config, store: Store = config.store): Array<string> => [
+const effectServerArgs = (config: Config, store: Store = config.store, shown = false): Array<string> => [
   ...(config.defaultServerArgs
     ? [
         "--rate",
@@ -463,7 +463,12 @@ const effectServerArgs = (config: Config, store: Store = config.store): Array<st
         String(Math.max(1000, config.clients + 100))
       ]
     : []),
-  ...(config.nodes > 1 ? [] : storeArgs(store)),
+  // Shown, not run: no data directory is made for the printout (each run gets its own).
+  ...(config.nodes > 1
+    ? []
+    : shown && store === "sqlite"
+      ? ["--store", "sqlite", "--data-dir", "(a fresh directory per run)"]
+      : storeArgs(store)),
   ...config.serverArgs
 ]
 
@@ -770,10 +775,10 @@ const printTables = (config: Config, runs: ReadonlyArray<RunResult>, notes: Read
       (serverCpu === undefined ? ", not pinned" : `, server on CPU ${serverCpu}, load generator on the other`)
   )
   if (config.targets.includes("effect")) {
-    out.push(`effect server args: ${effectServerArgs(config).join(" ") || "(none)"}`)
+    out.push(`effect server args: ${effectServerArgs(config, config.store, true).join(" ") || "(none)"}`)
   }
   if (config.targets.includes("store")) {
-    out.push(`store server args: ${effectServerArgs(config, "sqlite").join(" ")}`)
+    out.push(`store server args: ${effectServerArgs(config, "sqlite", true).join(" ")}`)
   }
   for (const note of notes) out.push(`note: ${note}`)
   const last = (run: RunResult) => run.steps[run.steps.length - 1]!
