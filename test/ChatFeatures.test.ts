@@ -359,6 +359,40 @@ describe("resume keeps changes", () => {
       expect(back.all("reaction").map((f) => f.emoji)).toEqual(["👍", "🎉"])
     }).pipe(serve())
   )
+
+  it.live("a change written to a connection that never confirmed it is sent again on resume (it may be lost)", () =>
+    Effect.gen(function* () {
+      const a = yield* featured({ name: "ann" })
+      // A peer that answers no ping: the server cannot know that what it wrote arrived.
+      const b = yield* TestServer.jsonClient({ features: ALL, name: "bea" }, { autoPong: false })
+      yield* ask(a, { type: "send", room: "lobby", text: "one" })
+      yield* ask(a, { type: "send", room: "lobby", text: "two" })
+      yield* b.nextOf("message", (f) => f.id === 2)
+      yield* ask(a, { type: "edit", room: "lobby", id: 1, text: "ONE" })
+      // Read here, but as far as the server knows it may have been lost with the connection.
+      yield* b.nextOf("edited", (f) => f.id === 1)
+      yield* dropAbruptly(b)
+      yield* a.nextOf("left", (f) => f.name === "bea")
+      yield* ask(a, { type: "edit", room: "lobby", id: 2, text: "TWO" })
+      const back = yield* featured({ resume: { token: b.welcome.resume, since: { lobby: 2 } } })
+      expect(back.welcome.resumed).toBe(true)
+      yield* back.nextOf("unread")
+      expect(back.all("edited").map((f) => [f.id, f.text])).toEqual([
+        [1, "ONE"],
+        [2, "TWO"]
+      ])
+      // This connection answers pings: a drop now repeats nothing it has confirmed.
+      yield* ask(a, { type: "react", room: "lobby", id: 1, emoji: "👍", on: true })
+      yield* back.nextOf("reaction", (f) => f.id === 1)
+      yield* Effect.sleep(Duration.millis(50))
+      yield* dropAbruptly(back)
+      yield* a.nextOf("left", (f) => f.name === "bea")
+      const again = yield* featured({ resume: { token: back.welcome.resume, since: { lobby: 2 } } })
+      expect(again.welcome.resumed).toBe(true)
+      yield* again.nextOf("unread")
+      expect(again.received.filter((f) => f.type === "edited" || f.type === "reaction")).toEqual([])
+    }).pipe(serve())
+  )
 })
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -99,4 +99,30 @@ describe("ws internals used by WsOutlet", () => {
       close()
     }
   })
+
+  it("counts a pong as a receipt only when it echoes the outlet's outstanding ping, and pings again once answered", async () => {
+    const { client, close, ws } = await pair()
+    try {
+      const outlet = new WsOutlet(ws, limits, () => {})
+      ws.on("pong", (payload) => outlet.pong(payload))
+      expect(outlet.confirmed).toBe(0)
+      // A pong nobody asked for proves nothing.
+      client.pong("123456")
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(outlet.confirmed).toBe(0)
+      const pings: Array<string> = []
+      client.on("ping", (payload) => pings.push(payload.toString()))
+      outlet.receipt()
+      // Asked again while the first is outstanding: one more ping once the first is answered, not two now.
+      outlet.receipt()
+      outlet.receipt()
+      await until(() => pings.length === 2)
+      await until(() => outlet.confirmed === Number(pings[1]))
+      expect(Number(pings[1])).toBeGreaterThan(Number(pings[0]))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(pings.length).toBe(2)
+    } finally {
+      close()
+    }
+  })
 })

@@ -22,6 +22,13 @@ export interface Outlet {
    */
   readonly hold: () => void
   readonly release: () => void
+  /**
+   * The number of the last ping the peer answered (`Receipts`): every frame written before that ping has arrived.
+   * 0 until one is answered.
+   */
+  readonly confirmed: number
+  /** Asks the peer to confirm what it has been sent so far: a ping now, or once the outstanding one is answered. */
+  readonly receipt: () => void
 }
 
 /** How a dialect shows the server's frames. The core asks; the dialect decides what its users see. */

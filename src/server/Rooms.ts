@@ -20,6 +20,7 @@ import { UNREAD_CAP } from "../protocol/Rules.js"
 import type { Connection } from "./Connection.js"
 import * as FanoutPlan from "./FanoutPlan.js"
 import { HookObserver } from "./HookObserver.js"
+import * as Receipts from "./Receipts.js"
 import { ServerConfig } from "./ServerConfig.js"
 
 export interface JoinOptions {
@@ -78,6 +79,15 @@ class RoomActor {
   last: number | undefined
   /** The rev of the last message change delivered to this node's members. */
   lastRev = 0
+  /** When this node's changes went out, against the ping clock; made at the room's first change. */
+  revLog: Receipts.RevLog | undefined
+  /** Changes went out since members were last asked for a receipt. */
+  unconfirmed = false
+  /**
+   * Per member, what it had once its join was answered: the ping clock after the join's last frame, and the rev its
+   * join brought it to (or, for a resume, the rev the resume started from: what it had for certain).
+   */
+  readonly joinedAt = new Map<Connection, { readonly ping: number; readonly rev: number }>()
   /** Members the room had at the last join (all nodes): above the presence limit, joins and leaves go unannounced. */
   knownSize = 0
   /** A job under way (subscribe, join, leave, gap fill): the mailbox waits for it. */
@@ -172,6 +182,12 @@ const make = Effect.gen(function* () {
       FanoutPlan.plan(batch, actor.members, write, actor.presenceMarks.size > 0 ? actor.knows : undefined)
       ChatMetrics.add(ChatMetrics.deliveries, written)
       ChatMetrics.add(ChatMetrics.bytesOut, writtenBytes)
+      if (actor.unconfirmed) {
+        // So the rev each member has received is known soon after, and a drop right now costs a resume the
+        // changes since the member's last receipt, not any that went out unread.
+        actor.unconfirmed = false
+        for (const member of actor.members) if (showsChanges(member)) member.outlet.receipt()
+      }
     }
     const waiters = actor.waiters
     while (waiters.length > 0 && waiters[0]!.id <= actor.last!) waiters.shift()!.resume()
@@ -241,7 +257,9 @@ const make = Effect.gen(function* () {
         if (input.rev <= actor.lastRev) continue
         if (actor.heldPresence.length > 0) takePresence(actor, batch)
         batch.push(input)
+        ;(actor.revLog ??= new Receipts.RevLog()).record(Receipts.now(), actor.lastRev)
         actor.lastRev = input.rev
+        actor.unconfirmed = true
         continue
       }
       if (input._tag === "Typing") {
@@ -333,6 +351,22 @@ const make = Effect.gen(function* () {
       return pages
     })
 
+  const showsChanges = (member: Connection) => member.has("edits") || member.has("reactions")
+
+  /**
+   * The rev of the last change `member` has certainly received: as of the last ping it answered, if that came after
+   * its join; else what it had at its join. What was only written to its socket may be lost with the connection.
+   */
+  const receivedRev = (actor: RoomActor, member: Connection): number => {
+    const joined = actor.joinedAt.get(member)
+    // A member whose dialect shows no room state is never sent a change.
+    if (joined === undefined) return actor.lastRev
+    const confirmed = member.outlet.confirmed
+    if (confirmed <= joined.ping) return joined.rev
+    const rev = actor.revLog === undefined ? actor.lastRev : actor.revLog.asOf(confirmed, actor.lastRev)
+    return rev === undefined ? joined.rev : Math.max(joined.rev, rev)
+  }
+
   /** Above the limit a room is too big for individual presence: `members` and `who` stay exact. */
   const announces = (actor: RoomActor) => actor.knownSize <= config.presenceLimit
 
@@ -357,17 +391,21 @@ const make = Effect.gen(function* () {
             : yield* catchUp(room, options.since, before)
         connection.send({ type: "members", room, names })
         for (const page of pages) connection.send({ type: "history", room, messages: page.messages, more: page.more })
-        if (options.since !== undefined && (connection.has("edits") || connection.has("reactions"))) {
+        let rev = actor.lastRev
+        if (options.since !== undefined && showsChanges(connection)) {
           // Changes made while the session was away to messages it already had; later ones arrive live.
+          rev = connection.session.revs.get(room) ?? 0
           const changes = yield* hub.changes(room, {
-            afterRev: connection.session.revs.get(room) ?? 0,
+            afterRev: rev,
             throughRev: actor.lastRev,
             throughId: options.since
           })
           for (const change of changes) connection.send(change.frame)
+          if (changes.length > 0) connection.outlet.receipt()
         }
         // Counted up to what this joiner was sent: later messages reach it live, and it counts those itself.
         if (connection.has("receipts")) connection.send(yield* hub.unread(room, connection.key, actor.last))
+        actor.joinedAt.set(connection, { ping: Receipts.now(), rev })
       } else {
         actor.knownSize = Math.max(actor.knownSize + 1, actor.members.size)
       }
@@ -404,7 +442,8 @@ const make = Effect.gen(function* () {
       if (!actor.members.delete(connection)) return
       actor.presenceMarks.delete(connection)
       // What a resume of this session will not need to be told again.
-      connection.session.revs.set(room, actor.lastRev)
+      connection.session.revs.set(room, receivedRev(actor, connection))
+      actor.joinedAt.delete(connection)
       const announced = announce && announces(actor)
       actor.knownSize = Math.max(0, actor.knownSize - 1)
       const last = yield* presence.leave(room, connection.key)

@@ -24,8 +24,9 @@ export class Session {
   readonly rooms = new Set<string>()
   private refs: Map<string, SentRef> | undefined
   /**
-   * Per room, the rev of the last message change delivered to the session's connection when it left the room (a
-   * drop, a takeover): a resume sends the changes after it to messages the client already had. Shared with the
+   * Per room, the rev of the last message change the session's connection is known to have received (`Receipts`)
+   * when it left the room (a drop, a takeover): a resume sends the changes after it to messages the client already
+   * had. Shared with the
    * connection taking the session over, whose predecessor's leaves write here after the hand-over began.
    */
   revs = new Map<string, number>()

@@ -178,9 +178,7 @@ export const make = (runFork: RunFork, peers: Set<Heartbeat.Peer>) =>
           }
           actor.deliver(data.toString())
         })
-        ws.on("pong", () => {
-          outlet.answered = true
-        })
+        ws.on("pong", (payload) => outlet.pong(payload))
         ws.on("error", (error: Error & { code?: string }) => {
           // `ws` closes the socket itself after a protocol violation (oversized frame 1009, invalid UTF-8 1007,
           // ...); such a close ends the session like the server's own policy closes.

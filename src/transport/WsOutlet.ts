@@ -8,6 +8,7 @@ import type * as Net from "node:net"
 import type { WebSocket } from "ws"
 import { CloseCode } from "../protocol/Protocol.js"
 import type { Outlet } from "../server/Connection.js"
+import * as Receipts from "../server/Receipts.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import { admit, type OutboundLimits } from "./OutboundBound.js"
 
@@ -25,6 +26,11 @@ type OutletState = "open" | "cut" | "closing"
 export class WsOutlet implements Outlet, Heartbeat.Peer {
   /** The peer answered (pong or any frame) since the last heartbeat. */
   answered = true
+  confirmed = 0
+  /** The number of the last ping sent. */
+  private pinged = 0
+  /** A receipt was asked for while a ping was outstanding: ping again once it is answered. */
+  private wantsReceipt = false
   private state: OutletState = "open"
   private socket: Net.Socket | undefined
   private held = 0
@@ -73,7 +79,27 @@ export class WsOutlet implements Outlet, Heartbeat.Peer {
   }
 
   ping(): void {
-    if (this.ws.readyState === 1) this.ws.ping()
+    if (this.ws.readyState !== 1) return
+    this.pinged = Receipts.nextPing()
+    this.ws.ping(String(this.pinged))
+  }
+
+  receipt(): void {
+    if (this.pinged > this.confirmed) this.wantsReceipt = true
+    else this.ping()
+  }
+
+  /** A pong: the peer is alive, and if it echoes one of our pings, it has everything written before that ping. */
+  pong(payload: Uint8Array): void {
+    this.answered = true
+    const answered = Receipts.pingNumber(payload)
+    // A number we never sent (an unsolicited pong, a peer that makes one up) proves nothing.
+    if (answered === undefined || answered <= this.confirmed || answered > this.pinged) return
+    this.confirmed = answered
+    if (this.wantsReceipt && answered === this.pinged) {
+      this.wantsReceipt = false
+      this.ping()
+    }
   }
 
   terminate(): void {
