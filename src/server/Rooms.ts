@@ -84,8 +84,9 @@ class RoomActor {
   /** Changes went out since members were last asked for a receipt. */
   unconfirmed = false
   /**
-   * Per member, what it had once its join was answered: the ping clock after the join's last frame, and the rev its
-   * join brought it to (or, for a resume, the rev the resume started from: what it had for certain).
+   * Per member that is sent changes, what it had once its join was answered: the ping clock after the join's last
+   * frame, and the rev its join brought it to (or, for a resume, the rev the resume started from: what it had for
+   * certain).
    */
   readonly joinedAt = new Map<Connection, { readonly ping: number; readonly rev: number }>()
   /** Members the room had at the last join (all nodes): above the presence limit, joins and leaves go unannounced. */
@@ -359,7 +360,7 @@ const make = Effect.gen(function* () {
    */
   const receivedRev = (actor: RoomActor, member: Connection): number => {
     const joined = actor.joinedAt.get(member)
-    // A member whose dialect shows no room state is never sent a change.
+    // A member that is never sent a change (no `edits` or `reactions`, or the plain dialect).
     if (joined === undefined) return actor.lastRev
     const confirmed = member.outlet.confirmed
     if (confirmed <= joined.ping) return joined.rev
@@ -405,7 +406,7 @@ const make = Effect.gen(function* () {
         }
         // Counted up to what this joiner was sent: later messages reach it live, and it counts those itself.
         if (connection.has("receipts")) connection.send(yield* hub.unread(room, connection.key, actor.last))
-        actor.joinedAt.set(connection, { ping: Receipts.now(), rev })
+        if (showsChanges(connection)) actor.joinedAt.set(connection, { ping: Receipts.now(), rev })
       } else {
         actor.knownSize = Math.max(actor.knownSize + 1, actor.members.size)
       }
