@@ -75,9 +75,9 @@ const options = {
   commitWindow: Options.float("store-commit-window").pipe(
     Options.withDescription(
       "embedded store: at most one group commit starts per this many milliseconds; a write to an idle store " +
-        "commits at once, under load writes wait up to this long and share a commit (less CPU), 0 to 1000 (default 10)"
+        "commits at once, under load writes wait up to this long and share a commit (less CPU), 0 to 1000 (default 20)"
     ),
-    Options.withDefault(10),
+    Options.withDefault(20),
     // Beyond a second it is no longer a group commit but a stall (and Node's timers overflow at 2^31 ms).
     Options.map((ms) => Duration.millis(Math.min(1000, Math.max(0, ms))))
   ),

@@ -3,11 +3,12 @@
  * its caller resumes once that transaction is committed — so an ack means the message is on disk, while a burst of
  * a thousand sends costs a handful of commits rather than a thousand fsyncs.
  *
- * Groups start at most once per window (the embedded store uses 10 ms), one at a time. A write to a store that has
- * not started a group for that long starts one as soon as the event loop comes round (`setImmediate`), so a quiet
- * room pays no wait; under load, writes gather until the window since the last start has passed, so a burst of any
- * rate costs at most one commit per window. That bound is what matters: each commit costs the server about a
- * millisecond of CPU on the machine measured (the statement, the fsync, the wake-up), far more than a message adds.
+ * Groups start at most once per window (the embedded store's default: 20 ms), one at a time. A write to a store
+ * that has not started a group for that long starts one as soon as the event loop comes round (`setImmediate`), so
+ * a quiet room pays no wait; under load, writes gather until the window since the last start has passed, so a
+ * burst of any rate costs at most one commit per window. That bound is what matters: each commit costs the server
+ * about a millisecond of CPU on the machine measured (the statement, the fsync, the wake-up), far more than a
+ * message adds.
  * After the commit, each job's `committed` callback runs synchronously and in submission order (the hub fans
  * messages out there, in id order) before any caller resumes.
  * If the transaction fails (disk full, I/O error), every job of the group gets a `BackendError` — the request that
