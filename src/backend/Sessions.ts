@@ -14,7 +14,7 @@ export interface SessionRecord {
   readonly node: string
   /** Epoch ms until which a dropped session may be resumed; undefined while a connection holds it. */
   readonly heldUntil?: number | undefined
-  /** Per room, the rev of the last message change the session's connection is known to have received (see `Session.revs`). */
+  /** Per room, the rev of the last message change the session's connection is known to have received. */
   readonly revs?: Readonly<Record<string, number>> | undefined
 }
 

@@ -26,8 +26,8 @@ export class Session {
   /**
    * Per room, the rev of the last message change the session's connection is known to have received (`Receipts`)
    * when it left the room (a drop, a takeover): a resume sends the changes after it to messages the client already
-   * had. Shared with the
-   * connection taking the session over, whose predecessor's leaves write here after the hand-over began.
+   * had. Shared with the connection taking the session over, whose predecessor's leaves write here after the
+   * hand-over began.
    */
   revs = new Map<string, number>()
 
