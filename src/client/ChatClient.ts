@@ -25,7 +25,6 @@ import {
   FiberSet,
   Layer,
   Option,
-  PubSub,
   Random,
   Schedule,
   Stream
@@ -34,6 +33,7 @@ import * as Protocol from "../protocol/Protocol.js"
 import { type Feature, FEATURES, isFeature, TYPING_INTERVAL_MS } from "../protocol/Rules.js"
 import { ChatClientError, closedError } from "./ChatClientError.js"
 import * as Connection from "./Connection.js"
+import * as EventFeed from "./EventFeed.js"
 import { backoffDelay, type BackoffOptions, isFinalClose } from "./ReconnectPolicy.js"
 import * as Requests from "./Requests.js"
 import * as Seen from "./Seen.js"
@@ -185,9 +185,8 @@ export class ChatClient extends Context.Tag("effect-chat/ChatClient")<ChatClient
 const make = (options: ChatClientOptions) =>
   Effect.gen(function* () {
     const url = options.url
-    const hub = yield* PubSub.unbounded<ChatEvent>()
+    const feed = EventFeed.make<ChatEvent>((event) => event.type === "closed")
     const runFork = yield* FiberSet.makeRuntime<never>()
-    const firstSubscription = yield* PubSub.subscribe(hub)
     const firstWelcome = yield* Deferred.make<Welcome, ChatClientError>()
     const seen = Seen.make()
     const requests = Requests.make()
@@ -206,7 +205,7 @@ const make = (options: ChatClientOptions) =>
     /** A token fetch under way after `token_expired`, so a second notice does not start another. */
     let refreshing = false
 
-    const publish = (event: ChatEvent) => void hub.unsafeOffer(event)
+    const publish = feed.publish
 
     /** Ends the client once: fails what is still unanswered and publishes `closed`. */
     const finish = (code: number, reason: string) => {
@@ -364,16 +363,6 @@ const make = (options: ChatClientOptions) =>
     yield* Effect.addFinalizer(() => close)
     yield* Deferred.await(firstWelcome)
 
-    let firstTaken = false
-    const events: Stream.Stream<ChatEvent> = Stream.unwrapScoped(
-      Effect.gen(function* () {
-        if (final !== undefined) return Stream.make(final)
-        const dequeue = firstTaken ? yield* PubSub.subscribe(hub) : firstSubscription
-        firstTaken = true
-        return Stream.fromQueue(dequeue)
-      })
-    ).pipe(Stream.takeUntil((event) => event.type === "closed"))
-
     const submit = (room: string, text: string, options?: SendOptions) =>
       Effect.map(
         request(
@@ -406,7 +395,7 @@ const make = (options: ChatClientOptions) =>
       })
 
     return ChatClient.of({
-      events,
+      events: feed.stream,
       session: Effect.sync(() => ({ name: state.name() ?? "", rooms: state.rooms() ?? [] })),
       features: Effect.sync(() => enabled),
       submit,

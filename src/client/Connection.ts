@@ -4,7 +4,7 @@
  * visible, and watches the server with a heartbeat. It never fails: how it ended is its result, and what the
  * session means is the caller's business.
  */
-import { Duration, Effect, Either, Queue } from "effect"
+import { Cause, Duration, Effect, Either, Runtime } from "effect"
 import WebSocket from "ws"
 import * as Protocol from "../protocol/Protocol.js"
 import * as Heartbeat from "./Heartbeat.js"
@@ -38,18 +38,72 @@ export interface End {
   readonly error?: string | undefined
 }
 
-type SocketEvent =
-  | { readonly _tag: "Open" }
-  | { readonly _tag: "Text"; readonly text: string }
-  | { readonly _tag: "Error"; readonly error: Error }
-  | { readonly _tag: "Close"; readonly code: number; readonly reason: string }
-
 export const run = (options: ConnectionOptions): Effect.Effect<End> =>
   Effect.gen(function* () {
-    const inbox = yield* Queue.unbounded<SocketEvent>()
-    const opened = Either.try(() => openSocket(options.url, inbox))
-    if (Either.isLeft(opened)) return { welcomed: false, code: 1006, reason: "", error: describeError(opened.left) }
-    const ws = opened.right
+    // The socket's callbacks do the work themselves: a frame is decoded and handed over inside `ws`'s own
+    // callback, with no queue, no fiber woken and no `Deferred` made per frame (a load generator holds thousands of
+    // clients). Only the end of the connection resumes the fiber.
+    const log = Runtime.runFork(yield* Effect.runtime<never>())
+    let ended: End | undefined
+    let onEnd: ((end: End) => void) | undefined
+    let welcomed = false
+    let error: string | undefined
+    let ws: WebSocket
+    try {
+      ws = new WebSocket(options.url, Protocol.SUBPROTOCOL)
+    } catch (cause) {
+      return { welcomed: false, code: 1006, reason: "", error: describeError(cause) }
+    }
+    const write: Write = (frame) => ws.send(Protocol.encode(frame))
+    const timedOut = () => {
+      if (!welcomed) fail(new Error("timed out"))
+    }
+    const deadline = setTimeout(timedOut, Duration.toMillis(options.connectTimeout))
+    const fail = (cause: unknown) => {
+      if (welcomed) return
+      error ??= describeError(cause)
+      ws.terminate()
+    }
+    const heartbeat = Heartbeat.make({
+      interval: options.heartbeat,
+      ping: Effect.sync(() => ws.readyState === 1 && ws.ping()),
+      // no close frame would get through to a dead server: drop the socket, which ends this connection
+      onDead: Effect.sync(() => ws.terminate())
+    })
+    ws.on("open", () => ws.send(Protocol.encode(options.hello())))
+    ws.on("pong", heartbeat.alive)
+    ws.on("message", (data, isBinary) => {
+      heartbeat.alive()
+      if (isBinary || ended !== undefined) return
+      const decoded = Protocol.decodeServerFrame(data.toString())
+      if (Either.isLeft(decoded)) return log(Effect.logWarning(`ignored a frame from the server: ${decoded.left}`))
+      try {
+        if (welcomed) {
+          options.onFrame(decoded.right)
+        } else if (decoded.right.type === "welcome") {
+          welcomed = true
+          clearTimeout(deadline)
+          options.onWelcome(decoded.right, write)
+        } else if (decoded.right.type === "error") {
+          error ??= `the server refused the session: ${decoded.right.message}`
+        }
+      } catch (defect) {
+        // A bug in a handler must not escape into `ws`'s emitter, where it would end the process.
+        log(Effect.logError("a frame from the server could not be handled", Cause.die(defect)))
+      }
+    })
+    ws.on("error", fail)
+    ws.on("close", (code, reason) => {
+      if (ended !== undefined) return
+      const text = reason.toString()
+      ended = {
+        welcomed,
+        code,
+        reason: text,
+        error: error ?? `the server closed the connection (${closeText(code, text)})`
+      }
+      onEnd?.(ended)
+    })
     options.onSocket({
       closeIfOpen: (code) => {
         if (ws.readyState !== WebSocket.OPEN) return false
@@ -57,76 +111,18 @@ export const run = (options: ConnectionOptions): Effect.Effect<End> =>
         return true
       }
     })
-    const heartbeat = Heartbeat.make({
-      interval: options.heartbeat,
-      ping: Effect.sync(() => ws.readyState === 1 && ws.ping()),
-      // no close frame would get through to a dead server: drop the socket, which ends this connection
-      onDead: Effect.sync(() => ws.terminate())
-    })
-    ws.on("pong", heartbeat.alive)
-    ws.on("message", heartbeat.alive)
     yield* Effect.forkScoped(heartbeat.run)
-    const timedOut = () => inbox.unsafeOffer({ _tag: "Error", error: new Error("timed out") })
-    const deadline = setTimeout(timedOut, Duration.toMillis(options.connectTimeout))
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         clearTimeout(deadline)
         ws.terminate()
       })
     )
-    const write: Write = (frame) => ws.send(Protocol.encode(frame))
-
-    let welcomed = false
-    let error: string | undefined
-    while (true) {
-      const event = yield* Queue.take(inbox)
-      switch (event._tag) {
-        case "Open":
-          ws.send(Protocol.encode(options.hello()))
-          break
-        case "Error":
-          if (!welcomed) {
-            error ??= describeError(event.error)
-            ws.terminate()
-          }
-          break
-        case "Close":
-          return {
-            welcomed,
-            code: event.code,
-            reason: event.reason,
-            error: error ?? `the server closed the connection (${closeText(event.code, event.reason)})`
-          }
-        case "Text": {
-          const decoded = Protocol.decodeServerFrame(event.text)
-          if (Either.isLeft(decoded)) {
-            yield* Effect.logWarning(`ignored a frame from the server: ${decoded.left}`)
-          } else if (welcomed) {
-            options.onFrame(decoded.right)
-          } else if (decoded.right.type === "welcome") {
-            welcomed = true
-            clearTimeout(deadline)
-            options.onWelcome(decoded.right, write)
-          } else if (decoded.right.type === "error") {
-            error ??= `the server refused the session: ${decoded.right.message}`
-          }
-          break
-        }
-      }
-    }
+    return yield* Effect.async<End>((resume) => {
+      if (ended !== undefined) return resume(Effect.succeed(ended))
+      onEnd = (end) => resume(Effect.succeed(end))
+    })
   }).pipe(Effect.scoped)
-
-/** Creates the socket and turns its callbacks into events on `inbox`; throws on a malformed URL. */
-const openSocket = (url: string, inbox: Queue.Queue<SocketEvent>): WebSocket => {
-  const ws = new WebSocket(url, Protocol.SUBPROTOCOL)
-  ws.on("open", () => inbox.unsafeOffer({ _tag: "Open" }))
-  ws.on("message", (data, isBinary) => {
-    if (!isBinary) inbox.unsafeOffer({ _tag: "Text", text: data.toString() })
-  })
-  ws.on("error", (error) => inbox.unsafeOffer({ _tag: "Error", error }))
-  ws.on("close", (code, reason) => inbox.unsafeOffer({ _tag: "Close", code, reason: reason.toString() }))
-  return ws
-}
 
 const closeText = (code: number, reason: string) => (reason === "" ? String(code) : `${code}: ${reason}`)
 

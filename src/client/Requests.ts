@@ -115,7 +115,10 @@ export const make = (options: RequestsOptions = {}): Requests => {
     },
     detach: () => {
       write = undefined
-      failUnqueued(new ChatClientError({ reason: "Closed", message: "the connection was lost before the answer" }))
+      // An error captures a stack: made only when a hint is waiting for it, not at every lost connection.
+      if (unqueued.size > 0) {
+        failUnqueued(new ChatClientError({ reason: "Closed", message: "the connection was lost before the answer" }))
+      }
     },
     add: (request) => {
       const ref = nextRef()
