@@ -22,10 +22,10 @@ import {
   Effect,
   Exit,
   Fiber,
-  FiberSet,
   Layer,
   Option,
   Random,
+  Runtime,
   Schedule,
   Stream
 } from "effect"
@@ -186,7 +186,11 @@ const make = (options: ChatClientOptions) =>
   Effect.gen(function* () {
     const url = options.url
     const feed = EventFeed.make<ChatEvent>((event) => event.type === "closed")
-    const runFork = yield* FiberSet.makeRuntime<never>()
+    // The token refresh's fibers end with the client: forked into its scope (a FiberSet per client costs a load
+    // generator of thousands of clients 3 KB each, for a fiber that most clients never start).
+    const clientScope = yield* Effect.scope
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = <A, E>(effect: Effect.Effect<A, E>) => Runtime.runFork(runtime)(effect, { scope: clientScope })
     const firstWelcome = yield* Deferred.make<Welcome, ChatClientError>()
     const seen = Seen.make()
     const requests = Requests.make()

@@ -43,7 +43,9 @@ export const run = (options: ConnectionOptions): Effect.Effect<End> =>
     // The socket's callbacks do the work themselves: a frame is decoded and handed over inside `ws`'s own
     // callback, with no queue, no fiber woken and no `Deferred` made per frame (a load generator holds thousands of
     // clients). Only the end of the connection resumes the fiber.
-    const log = Runtime.runFork(yield* Effect.runtime<never>())
+    const fork = Runtime.runFork(yield* Effect.runtime<never>())
+    const scope = yield* Effect.scope
+    const log = (effect: Effect.Effect<void>) => void fork(effect)
     let ended: End | undefined
     let onEnd: ((end: End) => void) | undefined
     let welcomed = false
@@ -70,7 +72,11 @@ export const run = (options: ConnectionOptions): Effect.Effect<End> =>
       // no close frame would get through to a dead server: drop the socket, which ends this connection
       onDead: Effect.sync(() => ws.terminate())
     })
-    ws.on("open", () => ws.send(Protocol.encode(options.hello())))
+    ws.on("open", () => {
+      ws.send(Protocol.encode(options.hello()))
+      // Only a socket that opened has a server to watch: a refused attempt of a reconnecting client forks nothing.
+      fork(heartbeat.run, { scope })
+    })
     ws.on("pong", heartbeat.alive)
     ws.on("message", (data, isBinary) => {
       heartbeat.alive()
@@ -111,7 +117,6 @@ export const run = (options: ConnectionOptions): Effect.Effect<End> =>
         return true
       }
     })
-    yield* Effect.forkScoped(heartbeat.run)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         clearTimeout(deadline)
