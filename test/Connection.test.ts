@@ -10,8 +10,8 @@ import { WebSocketServer } from "ws"
 import * as Connection from "../src/client/Connection.js"
 import * as Protocol from "../src/protocol/Protocol.js"
 
-/** A server that answers `hello` with a welcome, then `after` (raw texts), then closes with 4000. */
-const scripted = (after: ReadonlyArray<string>) =>
+/** A server that answers `hello` with a welcome, then `after` (raw texts), then closes with 4000; or, `silent`, never. */
+const scripted = (after: ReadonlyArray<string>, silent = false) =>
   Effect.acquireRelease(
     Effect.async<WebSocketServer>((resume) => {
       const wss: WebSocketServer = new WebSocketServer(
@@ -20,6 +20,7 @@ const scripted = (after: ReadonlyArray<string>) =>
       )
       wss.on("connection", (ws) => {
         ws.on("message", () => {
+          if (silent) return
           const welcome: Protocol.ServerFrame = {
             type: "welcome",
             protocol: 1,
@@ -71,6 +72,23 @@ describe("client Connection", () => {
           }
         )
       })
+  )
+
+  it.live("a server that takes the socket and never welcomes it: the attempt ends at the deadline, timed out", () =>
+    Effect.gen(function* () {
+      const url = yield* scripted([], true)
+      const end = yield* Connection.run({
+        url,
+        connectTimeout: Duration.millis(200),
+        heartbeat: Duration.seconds(30),
+        hello: () => ({ type: "hello" }),
+        onSocket: () => {},
+        onWelcome: () => assert.fail("no welcome expected"),
+        onFrame: () => assert.fail("no frame expected")
+      })
+      assert.strictEqual(end.welcomed, false)
+      assert.strictEqual(end.error, "timed out")
+    }).pipe(Effect.scoped)
   )
 
   it.live("a server that is not there ends the connection with why, unwelcomed", () =>

@@ -57,15 +57,13 @@ export const run = (options: ConnectionOptions): Effect.Effect<End> =>
       return { welcomed: false, code: 1006, reason: "", error: describeError(cause) }
     }
     const write: Write = (frame) => ws.send(Protocol.encode(frame))
-    const timedOut = () => {
-      if (!welcomed) fail(new Error("timed out"))
-    }
-    const deadline = setTimeout(timedOut, Duration.toMillis(options.connectTimeout))
+    /** Before the welcome, a socket error or the deadline ends the attempt with why; after it, the close says. */
     const fail = (cause: unknown) => {
       if (welcomed) return
       error ??= describeError(cause)
       ws.terminate()
     }
+    const deadline = setTimeout(() => fail(new Error("timed out")), Duration.toMillis(options.connectTimeout))
     const heartbeat = Heartbeat.make({
       interval: options.heartbeat,
       ping: Effect.sync(() => ws.readyState === 1 && ws.ping()),
