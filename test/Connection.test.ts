@@ -10,7 +10,7 @@ import { WebSocketServer } from "ws"
 import * as Connection from "../src/client/Connection.js"
 import * as Protocol from "../src/protocol/Protocol.js"
 
-/** A server that answers `hello` with a welcome, then `after` (raw texts), then closes with 4000; or, `silent`, never. */
+/** A server that answers `hello` with a welcome, then `after` (raw texts), then closes with 4000 (`silent`: never). */
 const scripted = (after: ReadonlyArray<string>, silent = false) =>
   Effect.acquireRelease(
     Effect.async<WebSocketServer>((resume) => {
@@ -38,6 +38,18 @@ const scripted = (after: ReadonlyArray<string>, silent = false) =>
     }),
     (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void)))
   ).pipe(Effect.map((wss) => `ws://127.0.0.1:${(wss.address() as Net.AddressInfo).port}/chat`))
+
+/** A connection that must end before any welcome or frame. */
+const unwelcomed = (url: string, connectTimeout: Duration.Duration) =>
+  Connection.run({
+    url,
+    connectTimeout,
+    heartbeat: Duration.seconds(30),
+    hello: () => ({ type: "hello" }),
+    onSocket: () => {},
+    onWelcome: () => assert.fail("no welcome expected"),
+    onFrame: () => assert.fail("no frame expected")
+  })
 
 const joined = (name: string) => Protocol.encode({ type: "joined", room: "lobby", name, at: 1 })
 
@@ -76,16 +88,7 @@ describe("client Connection", () => {
 
   it.live("a server that takes the socket and never welcomes it: the attempt ends at the deadline, timed out", () =>
     Effect.gen(function* () {
-      const url = yield* scripted([], true)
-      const end = yield* Connection.run({
-        url,
-        connectTimeout: Duration.millis(200),
-        heartbeat: Duration.seconds(30),
-        hello: () => ({ type: "hello" }),
-        onSocket: () => {},
-        onWelcome: () => assert.fail("no welcome expected"),
-        onFrame: () => assert.fail("no frame expected")
-      })
+      const end = yield* unwelcomed(yield* scripted([], true), Duration.millis(200))
       assert.strictEqual(end.welcomed, false)
       assert.strictEqual(end.error, "timed out")
     }).pipe(Effect.scoped)
@@ -93,16 +96,7 @@ describe("client Connection", () => {
 
   it.live("a server that is not there ends the connection with why, unwelcomed", () =>
     Effect.gen(function* () {
-      const url = yield* Effect.scoped(scripted([]))
-      const end = yield* Connection.run({
-        url,
-        connectTimeout: Duration.seconds(5),
-        heartbeat: Duration.seconds(30),
-        hello: () => ({ type: "hello" }),
-        onSocket: () => {},
-        onWelcome: () => assert.fail("no welcome expected"),
-        onFrame: () => assert.fail("no frame expected")
-      })
+      const end = yield* unwelcomed(yield* Effect.scoped(scripted([])), Duration.seconds(5))
       assert.strictEqual(end.welcomed, false)
       assert.strictEqual(end.error, "connection refused")
     })

@@ -6,8 +6,8 @@
  * A mailbox per run, drained a whole buffer at a time by one `Effect.async`: a `PubSub` with `Stream.fromQueue`
  * did the same at three times the CPU per event (measured: about 25 µs against 8; over a third of the CPU of a load
  * generator connecting 2,000 clients), because every take from an empty subscription builds a `Deferred` and every
- * event crosses several channel stages. Publishing is synchronous and never blocks: the feed is unbounded, as the client's events
- * always were, and a run that ends stops collecting.
+ * event crosses several channel stages. Publishing is synchronous and never blocks: the feed is unbounded, as the
+ * client's events always were, and a run that ends stops collecting.
  */
 import { Chunk, Effect, Option, Stream } from "effect"
 
